@@ -1,0 +1,1 @@
+#include "flashmla_ref/numeric.h"
