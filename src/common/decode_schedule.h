@@ -63,6 +63,14 @@ FLASHMLA_HOST_DEVICE constexpr int64_t max_partials(int64_t b, int64_t num_worke
   return b + num_workers;
 }
 
+// How many workers a schedule has: one per SM. The decode kernels run one
+// persistent CTA per worker; a worker whose range is empty exits at once.
+// (The dense-decode issue tunes this; the value is part of the schedule, so
+// plan and decode always agree.)
+FLASHMLA_HOST_DEVICE constexpr int32_t decode_num_workers(int32_t num_sms) {
+  return num_sms > 0 ? num_sms : 1;
+}
+
 struct ScheduleView {
   ScheduleHeader* header;
   WorkerRange* workers;
