@@ -90,14 +90,15 @@ FLASHMLA_HOST_DEVICE inline ScheduleView schedule_view(void* data, int32_t num_w
 // Blocks of work for one request of `length` keys. Negative lengths (garbage
 // in a device tensor) count as zero: they are masked, never trusted.
 FLASHMLA_HOST_DEVICE inline int32_t work_blocks(int32_t length) {
-  return length <= 0 ? 0 : (length + kBlockTokens - 1) / kBlockTokens;
+  return length <= 0 ? 0 : length / kBlockTokens + (length % kBlockTokens != 0);
 }
 
 // Cuts the batch over num_workers so that every worker gets nearly the same
 // cost (blocks + kFixedOverheadBlocks per piece). `blocks(i)` gives request
 // i's work in blocks.
 //
-// Greedy walk: worker w gets a budget of ceil(remaining cost / workers left);
+// Greedy walk: worker w gets a budget of ceil((remaining cost + the overhead
+// of the cuts still to come) / workers left);
 // it takes whole requests while they fit and cuts the next one when at least
 // kMinSplitBlocks of budget are left after the piece's overhead; the last
 // worker takes everything left. Recomputing the budget per worker spreads
@@ -105,11 +106,12 @@ FLASHMLA_HOST_DEVICE inline int32_t work_blocks(int32_t length) {
 // A zero-block request costs nothing but is still owned by one worker, which
 // writes its empty result (out = 0, lse = -inf).
 //
-// Worked example: blocks = {10, 2, 0, 30}, 4 workers, overhead 5: the cost is
-// 42 + 3 * 5 = 57. Worker 0's budget is ceil(57 / 4) = 15: request 0 whole
-// (cost 15). Worker 1: ceil(42 / 3) = 14: request 1 (7), the empty request 2
-// (0), then 7 - 5 = 2 blocks of request 3. Worker 2: ceil(33 / 2) = 17, so 12
-// blocks of request 3; worker 3 takes the last 16. Request 3 is cut in three
+// Worked example: blocks = {10, 2, 0, 30}, 4 workers, overhead 5: the uncut
+// cost is 42 + 3 * 5 = 57. Worker 0's budget is ceil((57 + 3 * 5) / 4) = 18:
+// request 0 whole (cost 15); request 1 (cost 7) does not fit in the 3 left.
+// Worker 1: ceil((42 + 2 * 5) / 3) = 18: request 1 (7), the empty request 2
+// (0), then 11 - 5 = 6 blocks of request 3. Worker 2: ceil((29 + 5) / 2) = 17:
+// 12 more blocks; worker 3 takes the last 12 (costs 15, 18, 17, 17). Request 3 is cut in three
 // pieces, so split_begin = {0, 1, 2, 3, 6}.
 constexpr int32_t kMinSplitBlocks = 2;
 
@@ -135,7 +137,12 @@ FLASHMLA_HOST_DEVICE void partition_decode_work(int32_t b, int32_t num_workers, 
     range.first_partial = pieces_of_req;
     range.reserved[0] = range.reserved[1] = range.reserved[2] = 0;
     const bool last = (w == num_workers - 1);
-    int64_t budget = (remaining_cost + (num_workers - w) - 1) / (num_workers - w);
+    // Each of the workers after this one may cut a request and so add one
+    // more piece's overhead; counting that up front keeps the tail workers
+    // from inheriting it.
+    const int64_t workers_left = num_workers - w;
+    int64_t budget =
+        (remaining_cost + kFixedOverheadBlocks * (workers_left - 1) + workers_left - 1) / workers_left;
     while (req < b) {
       const int32_t rest = blocks(req) - block;
       const int64_t cost = rest > 0 ? rest + kFixedOverheadBlocks : 0;
