@@ -1,0 +1,133 @@
+// combine: one warp per (request, query token, head) row.
+//
+// For partials i with natural-log lse_i and normalized outputs o_i:
+//   M = max_i lse_i,  S = sum_i exp(lse_i - M),  lse = M + ln S
+//   out = sum_i w_i o_i,  w_i = exp(lse_i - M) / (S + exp(sink - M))
+// which is the attention over the union of the key sets, with the sink in
+// the denominator only (it never enters lse). A partial with lse = -inf is
+// empty: its weight is 0 and its out is never read, so it may hold NaN. A
+// row whose partials are all empty gets out = 0 and lse = -inf.
+#pragma once
+
+#include <cstdint>
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+namespace flashmla::kernels {
+
+constexpr int kCombineWarps = 4;  // heads per CTA
+
+struct CombineParams {
+  int32_t num_splits;
+  int32_t s_q;
+  int32_t h_q;
+  int32_t d_v;
+  const void* out_partial;
+  int64_t stride_out_partial_split, stride_out_partial_b, stride_out_partial_s, stride_out_partial_h;
+  const float* lse_partial;
+  int64_t stride_lse_partial_split, stride_lse_partial_b, stride_lse_partial_h;
+  const float* attn_sink;
+  void* out;
+  int64_t stride_out_b, stride_out_s, stride_out_h;
+  float* lse;
+  int64_t stride_lse_b, stride_lse_h;
+};
+
+template <typename T>
+struct Vec4;  // four elements of T, loaded and stored as one access
+template <>
+struct Vec4<float> {
+  __device__ static float4 load(const float* p) { return *reinterpret_cast<const float4*>(p); }
+  __device__ static void store(float* p, float4 v) { *reinterpret_cast<float4*>(p) = v; }
+};
+template <>
+struct Vec4<__nv_bfloat16> {
+  __device__ static float4 load(const __nv_bfloat16* p) {
+    const uint2 raw = *reinterpret_cast<const uint2*>(p);
+    const float2 lo = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&raw.x));
+    const float2 hi = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&raw.y));
+    return make_float4(lo.x, lo.y, hi.x, hi.y);
+  }
+  __device__ static void store(__nv_bfloat16* p, float4 v) {
+    __nv_bfloat162 lo = __floats2bfloat162_rn(v.x, v.y);
+    __nv_bfloat162 hi = __floats2bfloat162_rn(v.z, v.w);
+    uint2 raw;
+    raw.x = *reinterpret_cast<uint32_t*>(&lo);
+    raw.y = *reinterpret_cast<uint32_t*>(&hi);
+    *reinterpret_cast<uint2*>(p) = raw;
+  }
+};
+template <>
+struct Vec4<__half> {
+  __device__ static float4 load(const __half* p) {
+    const uint2 raw = *reinterpret_cast<const uint2*>(p);
+    const float2 lo = __half22float2(*reinterpret_cast<const __half2*>(&raw.x));
+    const float2 hi = __half22float2(*reinterpret_cast<const __half2*>(&raw.y));
+    return make_float4(lo.x, lo.y, hi.x, hi.y);
+  }
+  __device__ static void store(__half* p, float4 v) {
+    __half2 lo = __floats2half2_rn(v.x, v.y);
+    __half2 hi = __floats2half2_rn(v.z, v.w);
+    uint2 raw;
+    raw.x = *reinterpret_cast<uint32_t*>(&lo);
+    raw.y = *reinterpret_cast<uint32_t*>(&hi);
+    *reinterpret_cast<uint2*>(p) = raw;
+  }
+};
+
+// Grid: x = b * s_q rows (up to 2^31 - 1, no 65535 limit), y = head groups.
+template <typename PartialT, typename OutT>
+__global__ void __launch_bounds__(kCombineWarps * 32) combine_kernel(const CombineParams p) {
+  const int32_t lane = threadIdx.x % 32;
+  const int32_t h = blockIdx.y * kCombineWarps + threadIdx.x / 32;
+  if (h >= p.h_q) return;
+  const int64_t i = blockIdx.x / p.s_q;  // request
+  const int64_t j = blockIdx.x % p.s_q;  // query token
+
+  // The partials may be written by the kernel launched just before this one.
+  cudaGridDependencySynchronize();
+
+  const float* lse_row = p.lse_partial + i * p.stride_lse_partial_b + h * p.stride_lse_partial_h + j;
+  float row_max = -INFINITY;
+  for (int32_t s = lane; s < p.num_splits; s += 32) row_max = fmaxf(row_max, lse_row[s * p.stride_lse_partial_split]);
+#pragma unroll
+  for (int offset = 16; offset > 0; offset /= 2) row_max = fmaxf(row_max, __shfl_xor_sync(0xffffffffu, row_max, offset));
+
+  OutT* out_row = static_cast<OutT*>(p.out) + i * p.stride_out_b + j * p.stride_out_s + h * p.stride_out_h;
+  float* lse_out = p.lse + i * p.stride_lse_b + h * p.stride_lse_h + j;
+  if (row_max == -INFINITY) {  // every partial is empty
+    for (int32_t c = lane * 4; c < p.d_v; c += 128) Vec4<OutT>::store(out_row + c, make_float4(0.f, 0.f, 0.f, 0.f));
+    if (lane == 0) *lse_out = -INFINITY;
+    return;
+  }
+  float sum = 0.f;
+  for (int32_t s = lane; s < p.num_splits; s += 32) sum += expf(lse_row[s * p.stride_lse_partial_split] - row_max);
+#pragma unroll
+  for (int offset = 16; offset > 0; offset /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, offset);
+  if (lane == 0) *lse_out = row_max + logf(sum);
+
+  // A +inf sink makes the denominator infinite (out = 0); -inf adds nothing.
+  const float sink_term = p.attn_sink != nullptr ? expf(p.attn_sink[h] - row_max) : 0.f;
+  const float inv_denominator = 1.f / (sum + sink_term);
+
+  const PartialT* partial_row = static_cast<const PartialT*>(p.out_partial) + i * p.stride_out_partial_b +
+                                j * p.stride_out_partial_s + h * p.stride_out_partial_h;
+  for (int32_t c = lane * 4; c < p.d_v; c += 128) {
+    float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
+    for (int32_t s = 0; s < p.num_splits; ++s) {
+      const float lse_s = lse_row[s * p.stride_lse_partial_split];
+      if (lse_s == -INFINITY) continue;  // empty partial: never read its out
+      const float w = expf(lse_s - row_max) * inv_denominator;
+      const float4 v = Vec4<PartialT>::load(partial_row + s * p.stride_out_partial_split + c);
+      acc.x += w * v.x;
+      acc.y += w * v.y;
+      acc.z += w * v.z;
+      acc.w += w * v.w;
+    }
+    Vec4<OutT>::store(out_row + c, acc);
+  }
+}
+
+}  // namespace flashmla::kernels

@@ -1,0 +1,67 @@
+#include "kernels/combine/launch.h"
+
+#include "kernels/combine/kernel.cuh"
+
+namespace flashmla::kernels {
+namespace {
+
+template <typename PartialT, typename OutT>
+cudaError_t launch_typed(const CombineParams& params, int64_t rows, cudaStream_t stream) {
+  cudaLaunchConfig_t config = {};
+  config.gridDim = dim3(unsigned(rows), unsigned((params.h_q + kCombineWarps - 1) / kCombineWarps), 1);
+  config.blockDim = dim3(kCombineWarps * 32, 1, 1);
+  config.stream = stream;
+  cudaLaunchAttribute attribute;
+  attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attribute.val.programmaticStreamSerializationAllowed = 1;
+  config.attrs = &attribute;
+  config.numAttrs = 1;
+  return cudaLaunchKernelEx(&config, combine_kernel<PartialT, OutT>, params);
+}
+
+template <typename PartialT>
+cudaError_t launch_for_out(const CombineParams& params, DType dtype, int64_t rows, cudaStream_t stream) {
+  switch (dtype) {
+    case DType::kBFloat16: return launch_typed<PartialT, __nv_bfloat16>(params, rows, stream);
+    case DType::kFloat16: return launch_typed<PartialT, __half>(params, rows, stream);
+    case DType::kFloat32: return launch_typed<PartialT, float>(params, rows, stream);
+  }
+  return cudaErrorNotSupported;
+}
+
+}  // namespace
+
+cudaError_t launch_combine(const CombineArgs& args, cudaStream_t stream) {
+  const int64_t rows = args.b * args.s_q;
+  if (rows == 0 || args.h_q == 0) return cudaSuccess;
+  CombineParams params;
+  params.num_splits = int32_t(args.num_splits);
+  params.s_q = int32_t(args.s_q);
+  params.h_q = int32_t(args.h_q);
+  params.d_v = int32_t(args.d_v);
+  params.out_partial = args.out_partial;
+  params.stride_out_partial_split = args.stride_out_partial_split;
+  params.stride_out_partial_b = args.stride_out_partial_b;
+  params.stride_out_partial_s = args.stride_out_partial_s;
+  params.stride_out_partial_h = args.stride_out_partial_h;
+  params.lse_partial = args.lse_partial;
+  params.stride_lse_partial_split = args.stride_lse_partial_split;
+  params.stride_lse_partial_b = args.stride_lse_partial_b;
+  params.stride_lse_partial_h = args.stride_lse_partial_h;
+  params.attn_sink = args.attn_sink;
+  params.out = args.out;
+  params.stride_out_b = args.stride_out_b;
+  params.stride_out_s = args.stride_out_s;
+  params.stride_out_h = args.stride_out_h;
+  params.lse = args.lse;
+  params.stride_lse_b = args.stride_lse_b;
+  params.stride_lse_h = args.stride_lse_h;
+  switch (args.partial_dtype) {
+    case DType::kFloat32: return launch_for_out<float>(params, args.dtype, rows, stream);
+    case DType::kBFloat16: return launch_for_out<__nv_bfloat16>(params, args.dtype, rows, stream);
+    case DType::kFloat16: return launch_for_out<__half>(params, args.dtype, rows, stream);
+  }
+  return cudaErrorNotSupported;
+}
+
+}  // namespace flashmla::kernels
