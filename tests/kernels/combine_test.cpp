@@ -43,7 +43,7 @@ void run_combine_case(const CombineCase& c) {
   const size_t partial_elems = size_t(c.num_splits * rows * d_v);
   std::vector<float> partial32(c.partial_dtype == DType::kFloat32 ? partial_elems : 0);
   std::vector<uint16_t> partial16(c.partial_dtype == DType::kFloat32 ? 0 : partial_elems);
-  std::vector<float> lse_partial(size_t(c.num_splits * rows));
+  std::vector<float> lse_partial(static_cast<size_t>(c.num_splits * rows));
   for (auto& v : lse_partial) v = uniform(rng) < c.empty_fraction ? -kInf : 8.f * normal(rng);
   for (int64_t s = 0; s < c.num_splits; ++s) {
     for (int64_t i = 0; i < c.b; ++i) {
@@ -60,7 +60,7 @@ void run_combine_case(const CombineCase& c) {
       }
     }
   }
-  std::vector<float> sink(size_t(c.h_q));
+  std::vector<float> sink(static_cast<size_t>(c.h_q));
   for (size_t h = 0; h < sink.size(); ++h) sink[h] = h % 3 == 0 ? -kInf : h % 3 == 1 ? normal(rng) : (h % 7 == 2 ? kInf : 2.f);
 
   CombineArgs args;
@@ -88,7 +88,7 @@ void run_combine_case(const CombineCase& c) {
   const bool out32 = c.dtype == DType::kFloat32;
   std::vector<float> ref_out32(out32 ? size_t(rows * d_v) : 0);
   std::vector<uint16_t> ref_out16(out32 ? 0 : size_t(rows * d_v));
-  std::vector<float> ref_lse(size_t(rows));
+  std::vector<float> ref_lse(static_cast<size_t>(rows));
   CombineArgs host = args;
   host.out_partial = c.partial_dtype == DType::kFloat32 ? static_cast<const void*>(partial32.data())
                                                         : static_cast<const void*>(partial16.data());
@@ -102,7 +102,7 @@ void run_combine_case(const CombineCase& c) {
   DeviceBuffer d_partial = c.partial_dtype == DType::kFloat32 ? test::to_device(partial32) : test::to_device(partial16);
   DeviceBuffer d_lse_partial = test::to_device(lse_partial);
   DeviceBuffer d_sink = test::to_device(sink);
-  DeviceBuffer d_out(size_t(rows * d_v) * (out32 ? 4 : 2));
+  DeviceBuffer d_out(static_cast<size_t>(rows * d_v) * (out32 ? 4 : 2));
   DeviceBuffer d_lse(size_t(rows) * 4);
   FLASHMLA_ASSERT_CUDA(d_out.fill_bytes(0xFF));
   FLASHMLA_ASSERT_CUDA(d_lse.fill_bytes(0xFF));
@@ -177,7 +177,7 @@ TEST(GpuCombine, AllPartialsEmptyGivesZeroAndMinusInf) {
   args.stride_out_b = 4 * d_v;
   args.stride_lse_h = 1;
   args.stride_lse_b = 4;
-  std::vector<float> partial(size_t(3 * 4 * d_v), std::nanf(""));
+  std::vector<float> partial(static_cast<size_t>(3 * 4 * d_v), std::nanf(""));
   std::vector<float> lse_partial(12, -kInf);
   DeviceBuffer d_partial = test::to_device(partial);
   DeviceBuffer d_lse_partial = test::to_device(lse_partial);
@@ -192,7 +192,7 @@ TEST(GpuCombine, AllPartialsEmptyGivesZeroAndMinusInf) {
   Status st = run(args, nullptr, 0, nullptr);
   ASSERT_TRUE(st.ok()) << st.what();
   FLASHMLA_ASSERT_CUDA(cudaDeviceSynchronize());
-  std::vector<uint16_t> out(size_t(4 * d_v));
+  std::vector<uint16_t> out(static_cast<size_t>(4 * d_v));
   std::vector<float> lse(4);
   FLASHMLA_ASSERT_CUDA(d_out.download(out));
   FLASHMLA_ASSERT_CUDA(d_lse.download(lse));

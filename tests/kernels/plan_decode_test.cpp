@@ -52,7 +52,7 @@ void expect_gpu_plan_matches_reference(const PlanCase& c) {
   // GPU into a poisoned buffer.
   DeviceBuffer lengths = test::to_device(c.lengths);
   DeviceBuffer extra_lengths = test::to_device(c.extra_lengths);
-  DeviceBuffer schedule(size_t(bytes));
+  DeviceBuffer schedule(static_cast<size_t>(bytes));
   ASSERT_NE(schedule.get(), nullptr);
   FLASHMLA_ASSERT_CUDA(schedule.fill_bytes(0xCD));
   args.lengths = c.lengths.empty() ? nullptr : lengths.as<int32_t>();
@@ -61,7 +61,7 @@ void expect_gpu_plan_matches_reference(const PlanCase& c) {
   Status st = run(args, nullptr, 0, nullptr);
   ASSERT_TRUE(st.ok()) << st.what();
   FLASHMLA_ASSERT_CUDA(cudaDeviceSynchronize());
-  std::vector<unsigned char> got(size_t(bytes));
+  std::vector<unsigned char> got(static_cast<size_t>(bytes));
   FLASHMLA_ASSERT_CUDA(schedule.download(got));
   for (size_t k = 0; k < got.size(); ++k) {
     ASSERT_EQ(int(got[k]), int(expected[k])) << "schedule byte " << k << " of " << got.size();

@@ -15,6 +15,11 @@ constexpr int64_t kV32DimQK = 576;
 constexpr int64_t kModel1TokenBytes = 584;
 constexpr int64_t kModel1DimQK = 512;
 
+// The exponent e of the quantization scale 2^e of a tile whose largest
+// magnitude is amax: e = ceil(log2(max(amax / 448, 1e-4))), so e >= -13 and
+// every |x| / 2^e <= 448 fits e4m3.
+int fp8_scale_exponent(float amax);
+
 // V32: one token is 656 contiguous bytes at `token`.
 void encode_v32_token(const uint16_t* bf16_values /* [576] */, uint8_t* token /* [656] */);
 void decode_v32_token(const uint8_t* token /* [656] */, uint16_t* bf16_values /* [576] */);

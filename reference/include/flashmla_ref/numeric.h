@@ -13,6 +13,11 @@ uint16_t float_to_bf16(float value);
 float fp16_to_float(uint16_t bits);
 uint16_t float_to_fp16(float value);
 
+// fp64 -> bf16 / fp16 with a single rounding (RNE on the exact double, not
+// double -> float -> narrow, which could round twice).
+uint16_t double_to_bf16(double value);
+uint16_t double_to_fp16(double value);
+
 // float8_e4m3fn: no infinities, 0x7F / 0xFF are NaN, max finite 448.
 // Finite values beyond the largest finite magnitude round to NaN, as the
 // PyTorch cast does (the quantizer never produces them).

@@ -1,0 +1,44 @@
+// One dispatch function per operation. A launcher is a branch keyed on what
+// selects its compiled variant (dtype, kv_format, head group); every
+// function ends in the "not supported" branch for what no variant serves.
+#include "api/dispatch.h"
+
+#include "api/check.h"
+#include "api/device.h"
+#include "kernels/combine/launch.h"
+#include "kernels/plan_decode/launch.h"
+
+namespace flashmla::api {
+namespace {
+
+Status kernel_not_built(const char* operation) {
+  return not_supported("%s: kernel not built yet", operation);
+}
+
+Status launched(const char* launcher, cudaError_t err) {
+  return err == cudaSuccess ? ok_status() : cuda_error(launcher, err);
+}
+
+}  // namespace
+
+Status dispatch_plan_decode(const PlanDecodeArgs& args, cudaStream_t stream) {
+  return launched("launch_plan_decode", kernels::launch_plan_decode(args, stream));
+}
+
+Status dispatch_dense_decode(const DenseDecodeArgs&, const DecodeWorkspace&, cudaStream_t) {
+  return kernel_not_built("dense_decode");
+}
+
+Status dispatch_sparse_decode(const SparseDecodeArgs&, const DecodeWorkspace&, cudaStream_t) {
+  return kernel_not_built("sparse_decode");
+}
+
+Status dispatch_sparse_prefill(const SparsePrefillArgs&, cudaStream_t) {
+  return kernel_not_built("sparse_prefill");
+}
+
+Status dispatch_combine(const CombineArgs& args, cudaStream_t stream) {
+  return launched("launch_combine", kernels::launch_combine(args, stream));
+}
+
+}  // namespace flashmla::api
