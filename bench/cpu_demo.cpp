@@ -3,7 +3,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <limits>
 #include <vector>
 
@@ -126,13 +125,12 @@ int run_cpu_only(const std::string& reason, const RunMeta& meta, const std::stri
   std::printf("\nThe kernels need an sm_90 GPU: run flashmla-bench on an H100/H200 to verify and time them.\n");
 
   if (!results_path.empty()) {
-    std::ofstream file(results_path);
     std::string doc = "{\"meta\":" + meta_json(meta) + ",\"cases\":[],\"cpu_reference\":[";
     for (size_t i = 0; i < lines.size(); ++i) doc += (i ? "," : "") + lines[i];
-    doc += "]}";
-    file << doc << "\n";
-    if (!file) {
-      std::fprintf(stderr, "flashmla-bench: cannot write %s\n", results_path.c_str());
+    doc += "]}\n";
+    const std::string error = write_text_file(results_path, doc);
+    if (!error.empty()) {
+      std::fprintf(stderr, "flashmla-bench: %s\n", error.c_str());
       exit_code = 1;
     }
   }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 
 #include "json.h"
@@ -228,6 +229,19 @@ void print_table(const std::vector<CaseResult>& results, const RunMeta& meta) {
                 cell(r.gbps(), "%.0f").c_str(), cell(r.roofline_pct(meta), "%.1f").c_str(),
                 cell(r.anchor_us, "%.2f").c_str(), cell(r.speedup(), "%.3fx").c_str(), to_string(r.verified));
   }
+  int ok = 0;
+  int not_supported = 0;
+  int failed = 0;
+  for (const CaseResult& r : results) {
+    if (r.status == "error" || r.verified == Verified::kFail) {
+      ++failed;
+    } else if (r.status == "not supported") {
+      ++not_supported;
+    } else {
+      ++ok;
+    }
+  }
+  std::printf("%d ok, %d not supported (kernel not built), %d failed\n", ok, not_supported, failed);
   for (const CaseResult& r : results) {
     if (r.status == "error" || r.verified == Verified::kFail) {
       std::printf("  %s: %s%s%s\n", r.shape.name.c_str(), r.message.c_str(),
@@ -248,9 +262,17 @@ std::string write_results_file(const std::string& path, const std::vector<CaseRe
   for (const CaseResult& r : results) w.raw(case_json(r, meta, false));
   w.end_array();
   w.end_object();
+  return write_text_file(path, w.str() + "\n");
+}
+
+std::string write_text_file(const std::string& path, const std::string& text) {
+  // The GPU check script writes into bench/results/, which may not exist yet.
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  std::error_code ec;
+  if (!parent.empty()) std::filesystem::create_directories(parent, ec);
   std::ofstream file(path);
   if (!file) return "cannot open " + path + " for writing";
-  file << w.str() << "\n";
+  file << text;
   file.close();
   return file ? "" : "writing " + path + " failed";
 }

@@ -72,6 +72,8 @@ std::string case_json(const CaseResult& r, const RunMeta& meta, bool with_meta);
 void print_table(const std::vector<CaseResult>& results, const RunMeta& meta);
 void print_json_line(const CaseResult& r, const RunMeta& meta);
 // {"meta": {...}, "cases": [...]} to `path`; "" on success.
+// Writes `text` to `path`, creating missing parent directories; "" on success.
+std::string write_text_file(const std::string& path, const std::string& text);
 std::string write_results_file(const std::string& path, const std::vector<CaseResult>& results,
                                const RunMeta& meta);
 

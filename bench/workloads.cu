@@ -370,12 +370,17 @@ std::string upload_host_workload(const HostWorkload& hw, DeviceWorkload* dw) {
   return error;
 }
 
+// The generators and memsets run on the legacy default stream, which a
+// non-blocking stream does not wait for: every producer below ends with a
+// device-wide synchronization before the kernels read its results.
+
 std::string poison_device_outputs(DeviceWorkload* dw) {
   for (DeviceBuffer* b : {&dw->out, &dw->lse, &dw->max_logits}) {
     const cudaError_t err = cudaMemset(b->get(), 0xFF, b->bytes());
     if (err != cudaSuccess) return cuda_message("poisoning outputs", err);
   }
-  return "";
+  const cudaError_t err = cudaDeviceSynchronize();
+  return err == cudaSuccess ? "" : cuda_message("poisoning outputs", err);
 }
 
 namespace {
