@@ -24,7 +24,7 @@ while [ $# -gt 0 ]; do
     *) echo "gpu_check: unknown argument $1" >&2; exit 2 ;;
   esac
 done
-[ -n "$commit" ] || commit=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+[ -n "$commit" ] || commit=$(git -c safe.directory="*" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 logs="$root/build/gpu_check"
 mkdir -p "$logs" bench/results
 

@@ -144,7 +144,7 @@ TEST(GpuRun, TensorsOnTwoDevicesAreInvalid) {
                          "out: expected memory of device 0 (the device of q), got device 1"));
 }
 
-TEST(GpuRun, EveryOtherOperationReachesDispatch) {
+TEST(GpuRun, OperationsWithoutKernelsReportNotSupported) {
   FLASHMLA_REQUIRE_GPU();
   // One generous buffer stands in for every tensor: these calls only look at
   // where the memory lives, and nothing is launched.
@@ -169,17 +169,7 @@ TEST(GpuRun, EveryOtherOperationReachesDispatch) {
   prefill.max_logits = prefill.lse = memory.as<float>();
   EXPECT_TRUE(is_not_supported(run(prefill, nullptr, 0, nullptr), "sparse_prefill: kernel not built yet"));
 
-  CombineArgs combine = combine_args();
-  combine.out_partial = p;
-  combine.lse_partial = memory.as<const float>();
-  combine.out = p;
-  combine.lse = memory.as<float>();
-  EXPECT_TRUE(is_not_supported(run(combine, nullptr, 0, nullptr), "combine: kernel not built yet"));
-
-  PlanDecodeArgs plan = plan_decode_args();
-  plan.lengths = memory.as<const int32_t>();
-  plan.schedule = p;
-  EXPECT_TRUE(is_not_supported(run(plan, nullptr, 0, nullptr), "plan_decode: kernel not built yet"));
+  // combine and plan_decode have kernels; tests/kernels runs them on real data.
   EXPECT_EQ(cudaGetLastError(), cudaSuccess);
 }
 
