@@ -30,7 +30,7 @@ Status plan_decode(const PlanDecodeArgs& a) {
     return invalid_argument("kind: expected dense or sparse");
   }
   if (a.topk < 0 || a.extra_topk < 0) return invalid_argument("topk, extra_topk: expected >= 0");
-  const int32_t num_workers = decode_num_workers(a.num_sms);
+  const int32_t num_workers = decode_num_workers(a.num_sms, a.kind, a.s_q, a.h_q, a.h_kv);
   const int32_t b = int32_t(a.b);
   const ScheduleView view = schedule_view(a.schedule, num_workers);
   if (a.kind == DecodeKind::kDense) {

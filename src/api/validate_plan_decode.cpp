@@ -99,7 +99,7 @@ Status validate(const PlanDecodeArgs& args) {
 
 int64_t workspace_size(const PlanDecodeArgs& args) {
   if (args.b < 0 || args.b > kInt32Max) return 0;
-  return schedule_bytes(args.b, decode_num_workers(args.num_sms));
+  return schedule_bytes(args.b, decode_num_workers(args.num_sms, args.kind, args.s_q, args.h_q, args.h_kv));
 }
 
 DecodeSchedule describe_schedule(const PlanDecodeArgs& args) {
@@ -113,7 +113,7 @@ DecodeSchedule describe_schedule(const PlanDecodeArgs& args) {
   schedule.h_kv = args.h_kv;
   schedule.topk = args.topk;
   schedule.extra_topk = args.extra_topk;
-  schedule.num_workers = decode_num_workers(args.num_sms);
+  schedule.num_workers = decode_num_workers(args.num_sms, args.kind, args.s_q, args.h_q, args.h_kv);
   return schedule;
 }
 

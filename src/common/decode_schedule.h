@@ -20,7 +20,9 @@
 
 #include <cstdint>
 
+#include "common/dense_decode_tiles.h"
 #include "common/host_device.h"
+#include "flashmla/args.h"
 
 namespace flashmla {
 
@@ -63,12 +65,23 @@ FLASHMLA_HOST_DEVICE constexpr int64_t max_partials(int64_t b, int64_t num_worke
   return b + num_workers;
 }
 
-// How many workers a schedule has: one per SM. The decode kernels run one
-// persistent CTA per worker; a worker whose range is empty exits at once.
-// (The dense-decode issue tunes this; the value is part of the schedule, so
-// plan and decode always agree.)
-FLASHMLA_HOST_DEVICE constexpr int32_t decode_num_workers(int32_t num_sms) {
-  return num_sms > 0 ? num_sms : 1;
+// How many workers a schedule has. The decode kernels run one persistent CTA
+// per (worker, tile of query rows, KV head), one CTA per SM: dense decode
+// has m_blocks * h_kv tiles per worker (see dense_decode_tiles.h), so it
+// gets num_sms / (m_blocks * h_kv) workers (at least one). Sparse decode
+// plans one worker per SM. A worker whose range is empty exits at once. The
+// value is part of the schedule, so plan and decode always agree.
+//
+// Example: 132 SMs, dense, h_q 128, s_q 1, h_kv 1: two 64-row tiles, 66 workers.
+FLASHMLA_HOST_DEVICE constexpr int32_t decode_num_workers(int32_t num_sms, DecodeKind kind, int64_t s_q,
+                                                         int64_t h_q, int64_t h_kv) {
+  int64_t ctas_per_worker = 1;
+  if (kind == DecodeKind::kDense) {
+    const DenseDecodeTiles tiles = dense_decode_tiles(s_q, h_q, h_kv);
+    ctas_per_worker = tiles.m_blocks > 0 ? int64_t(tiles.m_blocks) * h_kv : 1;
+  }
+  const int64_t workers = num_sms / ctas_per_worker;
+  return workers > 0 ? int32_t(workers) : 1;
 }
 
 struct ScheduleView {

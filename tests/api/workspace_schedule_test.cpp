@@ -70,7 +70,7 @@ TEST(DescribeSchedule, CopiesTheShapeAndSizesTheBuffer) {
   EXPECT_EQ(s.h_kv, 1);
   EXPECT_EQ(s.topk, 2048);
   EXPECT_EQ(s.extra_topk, 128);
-  EXPECT_EQ(s.num_workers, decode_num_workers(kFakeSmCount));
+  EXPECT_EQ(s.num_workers, decode_num_workers(kFakeSmCount, DecodeKind::kSparse, 3, 64, 1));
   EXPECT_EQ(s.bytes, schedule_bytes(7, 132));
   EXPECT_EQ(s.bytes, workspace_size(plan));
 }

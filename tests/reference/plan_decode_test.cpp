@@ -53,7 +53,7 @@ TEST(PlanDecode, DenseCoversEveryBlock) {
   for (int32_t num_sms : {1, 7, 132}) {
     std::vector<int32_t> lengths = {0, 1, 63, 64, 65, -3, 5000};
     for (int k = 0; k < 40; ++k) lengths.push_back(int32_t(rng() % 3000));
-    const int32_t num_workers = decode_num_workers(num_sms);
+    const int32_t num_workers = decode_num_workers(num_sms, DecodeKind::kDense, 1, 16, 1);
     std::vector<unsigned char> schedule(size_t(schedule_bytes(int64_t(lengths.size()), num_workers)), 0xCD);
     PlanDecodeArgs a;
     a.kind = DecodeKind::kDense;
@@ -77,7 +77,7 @@ TEST(PlanDecode, SparseCountsTopkLengthAndExtra) {
   const std::vector<int32_t> extra_length = {3, 0, 128, 1, 200, 64};
   const int64_t topk = 128, extra_topk = 128;
   const std::vector<int32_t> blocks = {0 + 1, 1 + 0, 1 + 2, 2 + 1, 2 + 2, 0 + 1};
-  const int32_t num_workers = decode_num_workers(5);
+  const int32_t num_workers = decode_num_workers(5, DecodeKind::kSparse, 2, 64, 1);
   std::vector<unsigned char> schedule(size_t(schedule_bytes(6, num_workers)), 0xCD);
   PlanDecodeArgs a;
   a.kind = DecodeKind::kSparse;
@@ -101,7 +101,7 @@ TEST(PlanDecode, SparseCountsTopkLengthAndExtra) {
 }
 
 TEST(PlanDecode, SparseWithoutLengthsUsesTopk) {
-  const int32_t num_workers = decode_num_workers(0);  // no SM count: one worker
+  const int32_t num_workers = decode_num_workers(0, DecodeKind::kSparse, 1, 8, 1);  // no SM count: one worker
   EXPECT_EQ(num_workers, 1);
   std::vector<unsigned char> schedule(size_t(schedule_bytes(3, num_workers)), 0xCD);
   PlanDecodeArgs a;

@@ -174,6 +174,43 @@ TEST(DecodePartition, HugeBatchFitsItsBounds) {
   EXPECT_LE(p.view.header->num_partials, 16384 + 132);
 }
 
+TEST(DecodeNumWorkers, DenseGivesEachWorkerAllItsRowTilesOnSeparateSms) {
+  // 132 SMs: h_q 128 is two 64-row tiles per worker, s_q 2 four, h_q 16 one.
+  EXPECT_EQ(decode_num_workers(132, DecodeKind::kDense, 1, 128, 1), 66);
+  EXPECT_EQ(decode_num_workers(132, DecodeKind::kDense, 2, 128, 1), 33);
+  EXPECT_EQ(decode_num_workers(132, DecodeKind::kDense, 1, 16, 1), 132);
+  EXPECT_EQ(decode_num_workers(132, DecodeKind::kDense, 4, 16, 1), 132);
+  EXPECT_EQ(decode_num_workers(132, DecodeKind::kDense, 1, 16, 8), 16);  // 8 KV heads, one tile each
+  EXPECT_EQ(decode_num_workers(132, DecodeKind::kDense, 128, 128, 1), 1);  // 256 tiles > 132 SMs
+  EXPECT_EQ(decode_num_workers(0, DecodeKind::kDense, 1, 128, 1), 1);
+  EXPECT_EQ(decode_num_workers(132, DecodeKind::kSparse, 2, 128, 1), 132);
+}
+
+TEST(DenseDecodeTiles, RowsOfAKvHeadFillTilesOfHeadsTimesTokens) {
+  const DenseDecodeTiles a = dense_decode_tiles(1, 128, 1);
+  EXPECT_EQ(a.group, 128);
+  EXPECT_EQ(a.heads_per_tile, 64);
+  EXPECT_EQ(a.tokens_per_tile, 1);
+  EXPECT_EQ(a.m_blocks, 2);
+  const DenseDecodeTiles b = dense_decode_tiles(4, 16, 1);
+  EXPECT_EQ(b.heads_per_tile, 16);
+  EXPECT_EQ(b.tokens_per_tile, 4);
+  EXPECT_EQ(b.m_blocks, 1);
+  const DenseDecodeTiles c = dense_decode_tiles(2, 9, 1);  // 18 rows in one tile
+  EXPECT_EQ(c.tokens_per_tile, 2);
+  EXPECT_EQ(c.m_blocks, 1);
+  const DenseDecodeTiles d = dense_decode_tiles(8, 126, 2);  // 63 heads, one token a tile
+  EXPECT_EQ(d.group, 63);
+  EXPECT_EQ(d.tokens_per_tile, 1);
+  EXPECT_EQ(d.m_blocks, 8);
+  const DenseDecodeTiles e = dense_decode_tiles(5, 3, 1);  // 21 tokens fit, only 5 exist
+  EXPECT_EQ(e.tokens_per_tile, 5);
+  EXPECT_EQ(e.m_blocks, 1);
+  const DenseDecodeTiles f = dense_decode_tiles(3, 126, 1);  // 2 head tiles x 3 tokens
+  EXPECT_EQ(f.head_tiles, 2);
+  EXPECT_EQ(f.m_blocks, 6);
+}
+
 TEST(DecodePartition, ScheduleBytesAreSixteenByteAligned) {
   for (int64_t b : {0, 1, 3, 4, 133}) {
     EXPECT_EQ(schedule_bytes(b, 132) % 16, 0);

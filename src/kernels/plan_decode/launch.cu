@@ -8,7 +8,7 @@ namespace flashmla::kernels {
 cudaError_t launch_plan_decode(const PlanDecodeArgs& args, cudaStream_t stream) {
   PlanDecodeParams params;
   params.b = int32_t(args.b);
-  params.num_workers = decode_num_workers(args.num_sms);
+  params.num_workers = decode_num_workers(args.num_sms, args.kind, args.s_q, args.h_q, args.h_kv);
   params.sparse = args.kind == DecodeKind::kSparse;
   params.lengths = args.lengths;
   params.topk = int32_t(args.topk);
