@@ -7,28 +7,11 @@
 namespace flashmla::api {
 namespace {
 
-Status vmake_status(StatusCode code, const char* format, va_list args) {
-  Status status;
-  status.code = code;
-  // vsnprintf truncates and always terminates: a long message is cut, never
-  // written past the fixed buffer.
-  std::vsnprintf(status.message, sizeof(status.message), format, args);
-  return status;
-}
-
 unsigned long long address_of(const void* p) {
   return static_cast<unsigned long long>(reinterpret_cast<uintptr_t>(p));
 }
 
 }  // namespace
-
-Status make_status(StatusCode code, const char* format, ...) {
-  va_list args;
-  va_start(args, format);
-  Status status = vmake_status(code, format, args);
-  va_end(args);
-  return status;
-}
 
 Status invalid_argument(const char* format, ...) {
   va_list args;

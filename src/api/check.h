@@ -10,15 +10,10 @@
 #include <cstdint>
 #include <initializer_list>
 
+#include "common/status_util.h"
 #include "flashmla/status.h"
 #include "flashmla/types.h"
 
-#if defined(__GNUC__) || defined(__clang__)
-#define FLASHMLA_PRINTF_FORMAT(fmt_index, args_index) \
-  __attribute__((format(printf, fmt_index, args_index)))
-#else
-#define FLASHMLA_PRINTF_FORMAT(fmt_index, args_index)
-#endif
 
 // Returns from the calling function when `expr` is not ok.
 #define FLASHMLA_TRY(expr)                          \
@@ -37,7 +32,6 @@ constexpr int64_t kTmaAlignment = 16;
 constexpr int64_t kWordAlignment = 4;
 
 inline Status ok_status() { return Status{}; }
-Status make_status(StatusCode code, const char* format, ...) FLASHMLA_PRINTF_FORMAT(2, 3);
 Status invalid_argument(const char* format, ...) FLASHMLA_PRINTF_FORMAT(1, 2);
 Status not_supported(const char* format, ...) FLASHMLA_PRINTF_FORMAT(1, 2);
 

@@ -27,7 +27,7 @@ const char* memory_type_name(cudaMemoryType type) {
 Status check_device_index(int32_t device) {
   int count = 0;
   const cudaError_t error = cudaGetDeviceCount(&count);
-  if (error != cudaSuccess) return cuda_error("cudaGetDeviceCount", error);
+  if (error != cudaSuccess) return make_cuda_status("cudaGetDeviceCount", error);
   if (device < 0 || device >= count) {
     return invalid_argument("device: expected 0..%d (the CUDA devices present), got %d", count - 1,
                             device);
@@ -37,16 +37,10 @@ Status check_device_index(int32_t device) {
 
 }  // namespace
 
-Status cuda_error(const char* what, cudaError_t error) {
-  cudaGetLastError();
-  return make_status(StatusCode::kCudaError, "%s: %s (%s)", what, cudaGetErrorName(error),
-                     cudaGetErrorString(error));
-}
-
 Status device_of_pointer(const char* name, const void* data, int32_t* device) {
   cudaPointerAttributes attributes{};
   const cudaError_t error = cudaPointerGetAttributes(&attributes, data);
-  if (error != cudaSuccess) return cuda_error("cudaPointerGetAttributes", error);
+  if (error != cudaSuccess) return make_cuda_status("cudaPointerGetAttributes", error);
   if (attributes.type != cudaMemoryTypeDevice && attributes.type != cudaMemoryTypeManaged) {
     return invalid_argument("%s: expected device memory, got %s (%#llx)", name,
                             memory_type_name(attributes.type), address_of(data));
@@ -77,10 +71,10 @@ DeviceGuard::~DeviceGuard() {
 Status DeviceGuard::enter(int32_t device) {
   int current = -1;
   cudaError_t error = cudaGetDevice(&current);
-  if (error != cudaSuccess) return cuda_error("cudaGetDevice", error);
+  if (error != cudaSuccess) return make_cuda_status("cudaGetDevice", error);
   if (current == device) return ok_status();
   error = cudaSetDevice(device);
-  if (error != cudaSuccess) return cuda_error("cudaSetDevice", error);
+  if (error != cudaSuccess) return make_cuda_status("cudaSetDevice", error);
   previous_ = current;
   switched_ = true;
   return ok_status();
@@ -93,7 +87,7 @@ Status get_device_info(int32_t device, DeviceInfo* info) {
   FLASHMLA_TRY(api::check_device_index(device));
   cudaDeviceProp properties{};
   const cudaError_t error = cudaGetDeviceProperties(&properties, device);
-  if (error != cudaSuccess) return api::cuda_error("cudaGetDeviceProperties", error);
+  if (error != cudaSuccess) return make_cuda_status("cudaGetDeviceProperties", error);
   *info = DeviceInfo{};
   info->device = device;
   info->sm_count = properties.multiProcessorCount;
@@ -115,9 +109,9 @@ Status check_device_supported(int32_t device) {
   int major = 0;
   int minor = 0;
   cudaError_t error = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device);
-  if (error != cudaSuccess) return api::cuda_error("cudaDeviceGetAttribute", error);
+  if (error != cudaSuccess) return make_cuda_status("cudaDeviceGetAttribute", error);
   error = cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device);
-  if (error != cudaSuccess) return api::cuda_error("cudaDeviceGetAttribute", error);
+  if (error != cudaSuccess) return make_cuda_status("cudaDeviceGetAttribute", error);
   if (major == 9 && minor == 0) return api::ok_status();
   return api::not_supported(
       "device %d: expected compute capability 9.0 (the kernels are built for sm_90a), got %d.%d",

@@ -8,13 +8,10 @@
 
 #include <cuda_runtime_api.h>
 
+#include "common/status_util.h"
 #include "flashmla/status.h"
 
 namespace flashmla::api {
-
-// "<what>: <error name> (<error text>)"; clears the runtime's last error so
-// a failure the library caused does not leak into the caller's next check.
-Status cuda_error(const char* what, cudaError_t error);
 
 // The device whose memory `data` is (device or managed memory); invalid
 // argument naming `name` for host or unregistered memory.

@@ -6,6 +6,7 @@
 #include "api/check.h"
 #include "api/device.h"
 #include "kernels/combine/launch.h"
+#include "kernels/dense_decode/launch.h"
 #include "kernels/plan_decode/launch.h"
 
 namespace flashmla::api {
@@ -16,7 +17,7 @@ Status kernel_not_built(const char* operation) {
 }
 
 Status launched(const char* launcher, cudaError_t err) {
-  return err == cudaSuccess ? ok_status() : cuda_error(launcher, err);
+  return err == cudaSuccess ? ok_status() : make_cuda_status(launcher, err);
 }
 
 }  // namespace
@@ -25,8 +26,10 @@ Status dispatch_plan_decode(const PlanDecodeArgs& args, cudaStream_t stream) {
   return launched("launch_plan_decode", kernels::launch_plan_decode(args, stream));
 }
 
-Status dispatch_dense_decode(const DenseDecodeArgs&, const DecodeWorkspace&, cudaStream_t) {
-  return kernel_not_built("dense_decode");
+Status dispatch_dense_decode(const DenseDecodeArgs& args, const DecodeWorkspace& workspace,
+                             cudaStream_t stream) {
+  FLASHMLA_TRY(kernels::dense_decode_supported(args));
+  return kernels::launch_dense_decode(args, workspace.out_partial, workspace.lse_partial, stream);
 }
 
 Status dispatch_sparse_decode(const SparseDecodeArgs&, const DecodeWorkspace&, cudaStream_t) {

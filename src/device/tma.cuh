@@ -109,4 +109,14 @@ __device__ __forceinline__ void tma_load_4d(void* smem_dst, uint64_t* bar, const
       : "memory");
 }
 
+// PTX ISA "Data Movement and Conversion Instructions: cp.async.bulk.tensor" (.5d).
+__device__ __forceinline__ void tma_load_5d(void* smem_dst, uint64_t* bar, const CUtensorMap* map,
+                                            int32_t c0, int32_t c1, int32_t c2, int32_t c3, int32_t c4) {
+  asm volatile(
+      "cp.async.bulk.tensor.5d.shared::cluster.global.tile.mbarrier::complete_tx::bytes"
+      " [%0], [%1, {%2, %3, %4, %5, %6}], [%7];" ::"r"(smem_address(smem_dst)),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(c4), "r"(smem_address(bar))
+      : "memory");
+}
+
 }  // namespace flashmla::device

@@ -1,5 +1,7 @@
 #include "device/tma_descriptor.h"
 
+#include "common/status_util.h"
+
 #include <cstdarg>
 #include <cstdio>
 
@@ -8,16 +10,6 @@
 
 namespace flashmla::device {
 namespace {
-
-Status make_status(StatusCode code, const char* format, ...) {
-  Status status;
-  status.code = code;
-  va_list args;
-  va_start(args, format);
-  std::vsnprintf(status.message, sizeof(status.message), format, args);
-  va_end(args);
-  return status;
-}
 
 int32_t dtype_bytes(CUtensorMapDataType dtype) {
   switch (dtype) {

@@ -77,6 +77,47 @@ struct Vec4<__half> {
   }
 };
 
+// Merges `count` partials of one row (a warp's work). lse_row[s * lse_stride]
+// and partial_row[s * partial_stride + c] are partial s's lse and out.
+template <typename PartialT, typename OutT>
+__device__ __forceinline__ void combine_row(int32_t lane, const float* lse_row, int64_t lse_stride,
+                                            const PartialT* partial_row, int64_t partial_stride, int32_t count,
+                                            const float* sink, int32_t d_v, OutT* out_row, float* lse_out) {
+  float row_max = -INFINITY;
+  for (int32_t s = lane; s < count; s += 32) row_max = fmaxf(row_max, lse_row[s * lse_stride]);
+#pragma unroll
+  for (int offset = 16; offset > 0; offset /= 2) row_max = fmaxf(row_max, __shfl_xor_sync(0xffffffffu, row_max, offset));
+
+  if (row_max == -INFINITY) {  // every partial is empty
+    for (int32_t c = lane * 4; c < d_v; c += 128) Vec4<OutT>::store(out_row + c, make_float4(0.f, 0.f, 0.f, 0.f));
+    if (lane == 0) *lse_out = -INFINITY;
+    return;
+  }
+  float sum = 0.f;
+  for (int32_t s = lane; s < count; s += 32) sum += expf(lse_row[s * lse_stride] - row_max);
+#pragma unroll
+  for (int offset = 16; offset > 0; offset /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, offset);
+  if (lane == 0) *lse_out = row_max + logf(sum);
+
+  // A +inf sink makes the denominator infinite (out = 0); -inf adds nothing.
+  const float sink_term = sink != nullptr ? expf(*sink - row_max) : 0.f;
+  const float inv_denominator = 1.f / (sum + sink_term);
+  for (int32_t c = lane * 4; c < d_v; c += 128) {
+    float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
+    for (int32_t s = 0; s < count; ++s) {
+      const float lse_s = lse_row[s * lse_stride];
+      if (lse_s == -INFINITY) continue;  // empty partial: never read its out
+      const float w = expf(lse_s - row_max) * inv_denominator;
+      const float4 v = Vec4<PartialT>::load(partial_row + s * partial_stride + c);
+      acc.x += w * v.x;
+      acc.y += w * v.y;
+      acc.z += w * v.z;
+      acc.w += w * v.w;
+    }
+    Vec4<OutT>::store(out_row + c, acc);
+  }
+}
+
 // Grid: x = b * s_q rows (up to 2^31 - 1, no 65535 limit), y = head groups.
 template <typename PartialT, typename OutT>
 __global__ void __launch_bounds__(kCombineWarps * 32) combine_kernel(const CombineParams p) {
@@ -89,45 +130,56 @@ __global__ void __launch_bounds__(kCombineWarps * 32) combine_kernel(const Combi
   // The partials may be written by the kernel launched just before this one.
   cudaGridDependencySynchronize();
 
-  const float* lse_row = p.lse_partial + i * p.stride_lse_partial_b + h * p.stride_lse_partial_h + j;
-  float row_max = -INFINITY;
-  for (int32_t s = lane; s < p.num_splits; s += 32) row_max = fmaxf(row_max, lse_row[s * p.stride_lse_partial_split]);
-#pragma unroll
-  for (int offset = 16; offset > 0; offset /= 2) row_max = fmaxf(row_max, __shfl_xor_sync(0xffffffffu, row_max, offset));
+  combine_row<PartialT, OutT>(
+      lane, p.lse_partial + i * p.stride_lse_partial_b + h * p.stride_lse_partial_h + j, p.stride_lse_partial_split,
+      static_cast<const PartialT*>(p.out_partial) + i * p.stride_out_partial_b + j * p.stride_out_partial_s +
+          h * p.stride_out_partial_h,
+      p.stride_out_partial_split, p.num_splits, p.attn_sink != nullptr ? p.attn_sink + h : nullptr, p.d_v,
+      static_cast<OutT*>(p.out) + i * p.stride_out_b + j * p.stride_out_s + h * p.stride_out_h,
+      p.lse + i * p.stride_lse_b + h * p.stride_lse_h + j);
+}
 
-  OutT* out_row = static_cast<OutT*>(p.out) + i * p.stride_out_b + j * p.stride_out_s + h * p.stride_out_h;
-  float* lse_out = p.lse + i * p.stride_lse_b + h * p.stride_lse_h + j;
-  if (row_max == -INFINITY) {  // every partial is empty
-    for (int32_t c = lane * 4; c < p.d_v; c += 128) Vec4<OutT>::store(out_row + c, make_float4(0.f, 0.f, 0.f, 0.f));
-    if (lane == 0) *lse_out = -INFINITY;
-    return;
-  }
-  float sum = 0.f;
-  for (int32_t s = lane; s < p.num_splits; s += 32) sum += expf(lse_row[s * p.stride_lse_partial_split] - row_max);
-#pragma unroll
-  for (int offset = 16; offset > 0; offset /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, offset);
-  if (lane == 0) *lse_out = row_max + logf(sum);
+// The split-KV combine of a decode schedule: request i's partials are slots
+// [split_begin[i], split_begin[i + 1]) of the workspace, laid out
+// [slot, s_q, h_q, d_v] (out, fp32, normalized) and [slot, s_q, h_q] (lse).
+// A request with one slot was written to out directly by the decode kernel.
+struct ScheduledCombineParams {
+  int32_t s_q;
+  int32_t h_q;
+  int32_t d_v;
+  int32_t num_slots;
+  const int32_t* split_begin;  // [b + 1]
+  const float* out_partial;
+  const float* lse_partial;
+  const float* attn_sink;  // [h_q] or nullptr
+  void* out;
+  int64_t stride_out_b, stride_out_s, stride_out_h;
+  float* lse;
+  int64_t stride_lse_b, stride_lse_h;
+};
 
-  // A +inf sink makes the denominator infinite (out = 0); -inf adds nothing.
-  const float sink_term = p.attn_sink != nullptr ? expf(p.attn_sink[h] - row_max) : 0.f;
-  const float inv_denominator = 1.f / (sum + sink_term);
+template <typename OutT>
+__global__ void __launch_bounds__(kCombineWarps * 32) combine_scheduled_kernel(const ScheduledCombineParams p) {
+  const int32_t lane = threadIdx.x % 32;
+  const int32_t h = blockIdx.y * kCombineWarps + threadIdx.x / 32;
+  if (h >= p.h_q) return;
+  const int64_t i = blockIdx.x / p.s_q;
+  const int64_t j = blockIdx.x % p.s_q;
 
-  const PartialT* partial_row = static_cast<const PartialT*>(p.out_partial) + i * p.stride_out_partial_b +
-                                j * p.stride_out_partial_s + h * p.stride_out_partial_h;
-  for (int32_t c = lane * 4; c < p.d_v; c += 128) {
-    float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
-    for (int32_t s = 0; s < p.num_splits; ++s) {
-      const float lse_s = lse_row[s * p.stride_lse_partial_split];
-      if (lse_s == -INFINITY) continue;  // empty partial: never read its out
-      const float w = expf(lse_s - row_max) * inv_denominator;
-      const float4 v = Vec4<PartialT>::load(partial_row + s * p.stride_out_partial_split + c);
-      acc.x += w * v.x;
-      acc.y += w * v.y;
-      acc.z += w * v.z;
-      acc.w += w * v.w;
-    }
-    Vec4<OutT>::store(out_row + c, acc);
-  }
+  // The partials come from the decode kernel launched just before.
+  cudaGridDependencySynchronize();
+  const int32_t first = p.split_begin[i];
+  const int32_t count = p.split_begin[i + 1] - first;
+  // One slot: written directly by the decode kernel. Slots outside the
+  // workspace (an unplanned schedule) are never read.
+  if (count <= 1 || first < 0 || int64_t(first) + count > p.num_slots) return;
+
+  const int64_t row = (int64_t(first) * p.s_q + j) * p.h_q + h;
+  const int64_t split_stride = int64_t(p.s_q) * p.h_q;
+  combine_row<float, OutT>(lane, p.lse_partial + row, split_stride, p.out_partial + row * p.d_v,
+                           split_stride * p.d_v, count, p.attn_sink != nullptr ? p.attn_sink + h : nullptr, p.d_v,
+                           static_cast<OutT*>(p.out) + i * p.stride_out_b + j * p.stride_out_s + h * p.stride_out_h,
+                           p.lse + i * p.stride_lse_b + h * p.stride_lse_h + j);
 }
 
 }  // namespace flashmla::kernels

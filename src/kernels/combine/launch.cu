@@ -5,10 +5,14 @@
 namespace flashmla::kernels {
 namespace {
 
-template <typename PartialT, typename OutT>
-cudaError_t launch_typed(const CombineParams& params, int64_t rows, cudaStream_t stream) {
+// Launches with programmatic dependent launch allowed: the kernel waits on
+// the grid dependency itself, so it may be scheduled while the producer of
+// its partials drains.
+template <typename KernelParams>
+cudaError_t launch_pdl(void (*kernel)(KernelParams), const KernelParams& params, int64_t rows, int64_t h_q,
+                       cudaStream_t stream) {
   cudaLaunchConfig_t config = {};
-  config.gridDim = dim3(unsigned(rows), unsigned((params.h_q + kCombineWarps - 1) / kCombineWarps), 1);
+  config.gridDim = dim3(unsigned(rows), unsigned((h_q + kCombineWarps - 1) / kCombineWarps), 1);
   config.blockDim = dim3(kCombineWarps * 32, 1, 1);
   config.stream = stream;
   cudaLaunchAttribute attribute;
@@ -16,7 +20,12 @@ cudaError_t launch_typed(const CombineParams& params, int64_t rows, cudaStream_t
   attribute.val.programmaticStreamSerializationAllowed = 1;
   config.attrs = &attribute;
   config.numAttrs = 1;
-  return cudaLaunchKernelEx(&config, combine_kernel<PartialT, OutT>, params);
+  return cudaLaunchKernelEx(&config, kernel, params);
+}
+
+template <typename PartialT, typename OutT>
+cudaError_t launch_typed(const CombineParams& params, int64_t rows, cudaStream_t stream) {
+  return launch_pdl(combine_kernel<PartialT, OutT>, params, rows, params.h_q, stream);
 }
 
 template <typename PartialT>
@@ -60,6 +69,33 @@ cudaError_t launch_combine(const CombineArgs& args, cudaStream_t stream) {
     case DType::kFloat32: return launch_for_out<float>(params, args.dtype, rows, stream);
     case DType::kBFloat16: return launch_for_out<__nv_bfloat16>(params, args.dtype, rows, stream);
     case DType::kFloat16: return launch_for_out<__half>(params, args.dtype, rows, stream);
+  }
+  return cudaErrorNotSupported;
+}
+
+cudaError_t launch_scheduled_combine(const ScheduledCombineArgs& args, cudaStream_t stream) {
+  const int64_t rows = args.b * args.s_q;
+  if (rows == 0 || args.h_q == 0) return cudaSuccess;
+  ScheduledCombineParams params;
+  params.s_q = int32_t(args.s_q);
+  params.h_q = int32_t(args.h_q);
+  params.d_v = int32_t(args.d_v);
+  params.num_slots = int32_t(args.num_slots);
+  params.split_begin = args.split_begin;
+  params.out_partial = args.out_partial;
+  params.lse_partial = args.lse_partial;
+  params.attn_sink = args.attn_sink;
+  params.out = args.out;
+  params.stride_out_b = args.stride_out_b;
+  params.stride_out_s = args.stride_out_s;
+  params.stride_out_h = args.stride_out_h;
+  params.lse = args.lse;
+  params.stride_lse_b = args.stride_lse_b;
+  params.stride_lse_h = args.stride_lse_h;
+  switch (args.dtype) {
+    case DType::kBFloat16: return launch_pdl(combine_scheduled_kernel<__nv_bfloat16>, params, rows, args.h_q, stream);
+    case DType::kFloat16: return launch_pdl(combine_scheduled_kernel<__half>, params, rows, args.h_q, stream);
+    case DType::kFloat32: return launch_pdl(combine_scheduled_kernel<float>, params, rows, args.h_q, stream);
   }
   return cudaErrorNotSupported;
 }

@@ -1,0 +1,74 @@
+// Compile-time shape of the dense decode kernel: tiles, shared-memory map,
+// the two wgmma tilings. See README.md beside this file for the schedule.
+#pragma once
+
+#include <cstdint>
+
+#include <cute/tensor.hpp>
+#include <cute/atom/mma_atom.hpp>
+#include <cute/arch/mma_sm90.hpp>
+#include <cute/atom/mma_traits_sm90_gmma.hpp>
+
+namespace flashmla::kernels::dense_decode {
+
+using namespace cute;
+
+template <typename Element_>
+struct Config {
+  using Element = Element_;  // cutlass::bfloat16_t or cutlass::half_t
+
+  static constexpr int kThreads = 256;   // two consumer warpgroups
+  static constexpr int kBlockM = 64;     // query rows per CTA (one wgmma M)
+  static constexpr int kBlockN = 64;     // keys per KV block (one page)
+  static constexpr int kHalfN = kBlockN / 2;  // keys whose logits one warpgroup computes
+  static constexpr int kDimQK = 576;
+  static constexpr int kDimV = 512;
+  static constexpr int kHalfV = kDimV / 2;    // V dims one warpgroup accumulates
+  static constexpr int kTileCols = 64;        // 128 bytes: one TMA box, one swizzle row
+  static constexpr int kNumKTiles = kDimQK / kTileCols;  // 9
+  static constexpr int kTileBytes = kBlockN * kTileCols * 2;  // 8 KiB
+  static constexpr int kStages = 2;           // KV blocks in shared memory
+
+  // K-major tiles with the 128-byte swizzle: exactly the image of kNumKTiles
+  // TMA boxes of 64 rows x 64 columns placed 8 KiB apart.
+  using SmemLayoutAtom = GMMA::Layout_K_SW128_Atom<Element>;
+  using SmemLayoutQ = decltype(tile_to_shape(SmemLayoutAtom{}, Shape<Int<kBlockM>, Int<kDimQK>>{}));
+  using SmemLayoutK =
+      decltype(tile_to_shape(SmemLayoutAtom{}, Shape<Int<kBlockN>, Int<kDimQK>, Int<kStages>>{}));
+  // V is not stored: it is the first 512 columns of K, read transposed
+  // (dims x keys, MN-major) as the B operand of P V.
+  using SmemLayoutVt = decltype(composition(
+      SmemLayoutK{}, make_layout(Shape<Int<kDimV>, Int<kBlockN>, Int<kStages>>{},
+                                 Stride<Int<kBlockN>, _1, Int<kBlockN * kDimQK>>{})));
+  using SmemLayoutP = decltype(tile_to_shape(SmemLayoutAtom{}, Shape<Int<kBlockM>, Int<kBlockN>>{}));
+
+  // S_half = Q K_half^T: 64 x 32 per warpgroup, K-major both.
+  using TiledMmaQK = decltype(make_tiled_mma(
+      GMMA::ss_op_selector<Element, Element, float, Shape<Int<kBlockM>, Int<kHalfN>, Int<kDimQK>>>()));
+  // O_half += P V_half: 64 x 256 per warpgroup, P K-major, V MN-major.
+  using TiledMmaPV = decltype(make_tiled_mma(
+      GMMA::ss_op_selector<Element, Element, float, Shape<Int<kBlockM>, Int<kHalfV>, Int<kBlockN>>,
+                           GMMA::Major::K, GMMA::Major::MN>()));
+
+  struct SharedStorage {
+    alignas(1024) Element q[cosize_v<SmemLayoutQ>];
+    alignas(1024) Element k[cosize_v<SmemLayoutK>];
+    alignas(1024) Element p[cosize_v<SmemLayoutP>];
+    // Row max and row sum exchange between the two warpgroups, double
+    // buffered by iteration parity so a warpgroup one step ahead never
+    // overwrites what the other has not read yet.
+    float row_max[2][2][kBlockM];
+    float row_sum[2][2][kBlockM];
+    alignas(8) uint64_t q_full;
+    alignas(8) uint64_t k_full[kStages];
+  };
+
+  // The dynamic shared memory of a CTA with no static shared memory starts
+  // 1024-byte aligned (as CUTLASS's SM90 kernels also assume), which the
+  // 128-byte swizzle of q, k and p needs; there is no room for slack.
+  static constexpr int kSmemBytes = int(sizeof(SharedStorage));
+  static_assert(kSmemBytes <= 232448, "dense decode shared memory exceeds the 227 KiB of an H100 CTA");
+  static_assert(kDimQK % kTileCols == 0 && kDimV % kTileCols == 0, "dims are whole 64-column tiles");
+};
+
+}  // namespace flashmla::kernels::dense_decode

@@ -1,0 +1,41 @@
+#include "kernels/dense_decode/launch.h"
+
+#include <cutlass/numeric_types.h>
+
+#include "common/status_util.h"
+
+namespace flashmla::kernels {
+namespace dense_decode {
+template <typename Element>
+Status launch_typed(const DenseDecodeArgs& a, float* out_partial, float* lse_partial, cudaStream_t stream);
+extern template Status launch_typed<cutlass::bfloat16_t>(const DenseDecodeArgs&, float*, float*, cudaStream_t);
+extern template Status launch_typed<cutlass::half_t>(const DenseDecodeArgs&, float*, float*, cudaStream_t);
+}  // namespace dense_decode
+
+Status dense_decode_supported(const DenseDecodeArgs& a) {
+  if (a.kv_format != KVFormat::kNative) {
+    return make_status(StatusCode::kNotSupported,
+                                     "kv_format: expected native (the FP8 dense kernel is not built yet), got %s",
+                                     to_string(a.kv_format));
+  }
+  if (a.d_qk != 576) {
+    return make_status(StatusCode::kNotSupported,
+                                     "d_qk: expected 576 (the dense kernel's head dim), got %lld", (long long)a.d_qk);
+  }
+  return Status{};
+}
+
+Status launch_dense_decode(const DenseDecodeArgs& args, float* out_partial, float* lse_partial, cudaStream_t stream) {
+  switch (args.dtype) {
+    case DType::kBFloat16:
+      return dense_decode::launch_typed<cutlass::bfloat16_t>(args, out_partial, lse_partial, stream);
+    case DType::kFloat16:
+      return dense_decode::launch_typed<cutlass::half_t>(args, out_partial, lse_partial, stream);
+    case DType::kFloat32:
+      break;
+  }
+  return make_status(StatusCode::kNotSupported, "dtype: expected bfloat16 or float16, got %s",
+                                   to_string(args.dtype));
+}
+
+}  // namespace flashmla::kernels

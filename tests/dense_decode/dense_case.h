@@ -1,0 +1,135 @@
+// Shared machinery of the dense decode GPU tests: build a problem with the
+// adversarial generator (NaN in every non-key KV slot, garbage page ids in
+// unused block-table slots, NaN-poisoned outputs), plan it on the GPU with
+// the public plan_decode, run dense_decode, and check the result against the
+// fp64 CPU reference with the spec's bounds (spec section 2).
+//
+//   TEST(GpuDenseDecode, Something) {
+//     FLASHMLA_REQUIRE_GPU();
+//     ASSERT_NO_FATAL_FAILURE(run_dense_case(dense_config(2, 1, 16, 1, {64, 65})));
+//   }
+//
+// Every function that asserts returns void: call it through
+// ASSERT_NO_FATAL_FAILURE so a failure stops the test.
+#pragma once
+
+#include <cstdint>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include <cuda_runtime_api.h>
+#include <gtest/gtest.h>
+
+#include "common/device_mirror.h"
+#include "common/gpu.h"
+#include "common/outputs.h"
+#include "common/problems.h"
+#include "flashmla/flashmla.h"
+
+namespace flashmla::test {
+
+// q and k elements are N(0, 1)/10, so dot(q, k) over 576 dims has a standard
+// deviation of about 0.1 * 0.1 * sqrt(576) = 0.24. The default scale
+// 1/sqrt(576) leaves logits of std 0.01: a flat softmax that a kernel with a
+// broken max/rescale would still pass. 3.0 (the reference tests' value)
+// gives std 0.72; kSharpScale (std 2.4) puts most of the weight on a few
+// hundred keys and makes the running-max rescaling of long rows matter.
+constexpr float kSpreadScale = 3.0f;
+constexpr float kSharpScale = 10.0f;
+
+// A named case: gtest prints it by name.
+struct DenseCase {
+  std::string name;
+  DenseDecodeConfig config;
+  friend void PrintTo(const DenseCase& c, std::ostream* os) { *os << c.name; }
+};
+
+// A config with the test scale (kSpreadScale) and everything else default.
+DenseDecodeConfig dense_config(int64_t b, int64_t s_q, int64_t h_q, int64_t h_kv,
+                               std::vector<int32_t> seqlens, DType dtype = DType::kBFloat16,
+                               bool causal = false);
+
+// b lengths, uniform in [lo, hi], with the boundary lengths 0, 1, 63, 64, 65
+// and 140 planted at spread positions (as many as fit, when with_boundaries).
+std::vector<int32_t> mixed_lengths(int64_t b, int32_t lo, int32_t hi, uint64_t seed,
+                                   bool with_boundaries = true);
+
+// RAII CUDA stream (non-blocking, so a library that launches on the legacy
+// default stream instead of the caller's is not silently ordered).
+class Stream {
+ public:
+  Stream();
+  ~Stream();
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
+  cudaStream_t get() const { return stream_; }
+  bool ok() const { return stream_ != nullptr; }
+
+ private:
+  cudaStream_t stream_ = nullptr;
+};
+
+// Multiprocessor count of the current device.
+int32_t device_sm_count();
+
+// A plan_decode on the device and the buffers dense_decode needs with it.
+struct DensePlan {
+  PlanDecodeArgs plan;      // device lengths, device schedule
+  DecodeSchedule schedule;  // describe_schedule(plan)
+  DeviceBuffer schedule_buffer;
+  DeviceBuffer workspace;
+  int64_t workspace_bytes = 0;
+};
+
+// Allocates the schedule (poisoned with 0xCD) for `args` (device pointers)
+// planned for `num_sms` SMs (0: the device's count), sets args.schedule,
+// and allocates workspace_size(args) bytes. Launches nothing.
+void prepare_plan(DenseDecodeArgs& args, int32_t num_sms, DensePlan* plan);
+
+// Enqueues plan_decode then dense_decode on `stream` (no synchronization):
+// exactly what an engine captures in a CUDA graph. Returns "" on success,
+// else which call failed and why (no gtest assertion, so a caller in the
+// middle of a stream capture can end the capture first).
+std::string enqueue_plan_and_decode(const DenseDecodeArgs& args, const DensePlan& plan,
+                                    cudaStream_t stream);
+
+// Poisons (0xFF, NaN) the whole out and lse buffers of a mirror, padding
+// included, on `stream`.
+void poison_outputs(const DeviceMirror<DenseDecodeArgs>& mirror, cudaStream_t stream);
+
+// Copies the mirror's out and lse (whole buffers, padding included) to the
+// host, checking every copy.
+void download_outputs(const DeviceMirror<DenseDecodeArgs>& mirror, HostOutputs* got);
+
+// prepare_plan + poison + enqueue + synchronize + download into *got.
+void plan_and_run(DeviceMirror<DenseDecodeArgs>& mirror, int32_t num_sms, HostOutputs* got,
+                  DensePlan* plan_out = nullptr);
+
+// The CPU reference on the problem's host data (timed into the test's
+// "reference_seconds" property).
+void reference_outputs(const DenseDecodeProblem& problem, HostOutputs* expected);
+
+// A GPU result against the reference: out and lse within the spec's bounds
+// (compare_out/compare_lse, NaN/inf positions identical, not all zero unless
+// every row is empty), every empty row exactly +0 bits, and nothing written
+// into the padding of out or lse.
+void expect_matches_reference(const DenseDecodeProblem& problem, const HostOutputs& got,
+                              const HostOutputs& expected, const std::string& what);
+
+// Two GPU results of the same inputs within the spec's bounds of each other
+// (the split path against the unsplit one).
+void expect_within_spec_of_each_other(const DenseDecodeProblem& problem, const HostOutputs& a,
+                                      const HostOutputs& b, const std::string& what);
+
+// Bit-for-bit equality of two GPU results (whole buffers, padding included).
+void expect_bitwise_equal(const HostOutputs& a, const HostOutputs& b, const std::string& what);
+
+// The whole pipeline on a prepared problem: mirror, plan for num_sms (0: the
+// device's count), run, reference, compare.
+void run_dense_problem(const DenseDecodeProblem& problem, int32_t num_sms_for_plan = 0);
+
+// make_dense_decode_problem(config) then run_dense_problem.
+void run_dense_case(const DenseDecodeConfig& config, int32_t num_sms_for_plan = 0);
+
+}  // namespace flashmla::test

@@ -1,0 +1,139 @@
+// Split-KV against the unsplit path, and run-to-run determinism.
+//
+// Planning with num_sms = 1 gives one worker, so no request is split and
+// every result is written directly; planning for more SMs cuts long requests
+// over workers whose partials are merged. Both must match the reference and
+// each other within the spec's bounds (spec section 2, last sentence).
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "dense_decode/dense_case.h"
+
+namespace flashmla::test {
+namespace {
+
+constexpr DType kBf16 = DType::kBFloat16;
+constexpr DType kFp16 = DType::kFloat16;
+
+struct SplitCase {
+  std::string name;
+  DenseDecodeConfig config;
+  // One request holds nearly all the work, so any plan with more than one
+  // worker must cut it (the greedy partition's budget is below its cost).
+  bool one_dominant_request = false;
+  friend void PrintTo(const SplitCase& c, std::ostream* os) { *os << c.name; }
+};
+
+std::vector<SplitCase> split_cases() {
+  std::vector<SplitCase> cases;
+  auto add = [&](std::string name, DenseDecodeConfig c, bool dominant) {
+    c.seed = 2000 + cases.size();
+    cases.push_back({std::move(name), std::move(c), dominant});
+  };
+  add("B1Sq1H9Kv1Bf16_Len65536", dense_config(1, 1, 9, 1, {65536}), true);
+  add("B2Sq2H128Kv1Fp16Causal_Len8000And3", dense_config(2, 2, 128, 1, {8000, 3}, kFp16, true), true);
+  add("B2Sq1H128Kv8Bf16_Len20000And64", dense_config(2, 1, 128, 8, {20000, 64}), true);
+  add("B6Sq4H16Kv2Fp16Causal_MixWith4096", dense_config(6, 4, 16, 2, {0, 1, 63, 4096, 65, 140}, kFp16, true), false);
+  add("B64Sq1H128Kv1Bf16_Len200To1200", dense_config(64, 1, 128, 1, mixed_lengths(64, 200, 1200, 21, false)), false);
+  add("B133Sq2H64Kv8Bf16Causal_Mixed", dense_config(133, 2, 64, 8, mixed_lengths(133, 0, 600, 22), kBf16, true),
+      false);
+  add("B2Sq2H16Kv1Bf16_SharpSoftmax_Len30000And7", [] {
+    auto c = dense_config(2, 2, 16, 1, {30000, 7});
+    c.softmax_scale = kSharpScale;  // partials with very different maxima
+    return c;
+  }(), true);
+  return cases;
+}
+
+class GpuDenseDecodeSplit : public ::testing::TestWithParam<SplitCase> {};
+
+TEST_P(GpuDenseDecodeSplit, SplitAndUnsplitAgreeWithReferenceAndEachOther) {
+  FLASHMLA_REQUIRE_GPU();
+  const SplitCase& c = GetParam();
+  const DenseDecodeProblem problem = make_dense_decode_problem(c.config);
+  HostOutputs expected;
+  ASSERT_NO_FATAL_FAILURE(reference_outputs(problem, &expected));
+  DeviceMirror<DenseDecodeArgs> mirror = to_device(problem);
+  ASSERT_TRUE(mirror.ok()) << mirror.error();
+
+  HostOutputs unsplit;
+  DensePlan one;
+  ASSERT_NO_FATAL_FAILURE(plan_and_run(mirror, 1, &unsplit, &one));
+  ASSERT_EQ(one.schedule.num_workers, 1) << "num_sms = 1 must plan exactly one worker";
+  expect_matches_reference(problem, unsplit, expected, "num_sms 1 (one worker, unsplit)");
+
+  const int32_t device_sms = device_sm_count();
+  ASSERT_GT(device_sms, 1);
+  // An odd count that divides nothing, and the device's own.
+  for (int32_t num_sms : {37, device_sms}) {
+    const std::string what = "num_sms " + std::to_string(num_sms);
+    HostOutputs split;
+    DensePlan plan;
+    ASSERT_NO_FATAL_FAILURE(plan_and_run(mirror, num_sms, &split, &plan));
+    if (c.one_dominant_request) {
+      EXPECT_GT(plan.schedule.num_workers, 1) << what << ": expected the long request to be split";
+    }
+    expect_matches_reference(problem, split, expected, what);
+    expect_within_spec_of_each_other(problem, split, unsplit, what + " vs num_sms 1");
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, GpuDenseDecodeSplit, ::testing::ValuesIn(split_cases()),
+                         [](const auto& info) { return info.param.name; });
+
+// ----------------------------------------------------------------------------
+// The same input twice gives the same bits: with the same schedule and
+// workspace (outputs re-poisoned in between), and with a fresh plan in fresh
+// buffers. No atomics-order or uninitialized-memory dependence.
+
+class GpuDenseDecodeDeterminism : public ::testing::TestWithParam<SplitCase> {};
+
+TEST_P(GpuDenseDecodeDeterminism, SameInputTwiceIsBitwiseIdentical) {
+  FLASHMLA_REQUIRE_GPU();
+  const DenseDecodeProblem problem = make_dense_decode_problem(GetParam().config);
+  DeviceMirror<DenseDecodeArgs> mirror = to_device(problem);
+  ASSERT_TRUE(mirror.ok()) << mirror.error();
+
+  HostOutputs first;
+  DensePlan plan;
+  ASSERT_NO_FATAL_FAILURE(plan_and_run(mirror, 0, &first, &plan));
+
+  // Again with the same plan, schedule and workspace.
+  {
+    Stream stream;
+    ASSERT_TRUE(stream.ok());
+    ASSERT_NO_FATAL_FAILURE(poison_outputs(mirror, stream.get()));
+    const std::string error = enqueue_plan_and_decode(mirror.args, plan, stream.get());
+    ASSERT_TRUE(error.empty()) << error;
+    FLASHMLA_ASSERT_CUDA(cudaStreamSynchronize(stream.get()));
+    HostOutputs second;
+    ASSERT_NO_FATAL_FAILURE(download_outputs(mirror, &second));
+    expect_bitwise_equal(first, second, "second run, same schedule and workspace");
+  }
+  // Again with a fresh plan in new buffers.
+  HostOutputs third;
+  DensePlan fresh;
+  ASSERT_NO_FATAL_FAILURE(plan_and_run(mirror, 0, &third, &fresh));
+  expect_bitwise_equal(first, third, "third run, fresh schedule and workspace");
+}
+
+std::vector<SplitCase> determinism_cases() {
+  std::vector<SplitCase> cases;
+  auto add = [&](std::string name, DenseDecodeConfig c) {
+    c.seed = 3000 + cases.size();
+    cases.push_back({std::move(name), std::move(c), false});
+  };
+  add("B2Sq2H128Kv1Bf16_SplitLen20000And300", dense_config(2, 2, 128, 1, {20000, 300}));
+  add("B64Sq1H128Kv1Fp16_Mixed", dense_config(64, 1, 128, 1, mixed_lengths(64, 0, 3000, 31), kFp16));
+  add("B6Sq4H16Kv2Bf16Causal_MixWith4096", dense_config(6, 4, 16, 2, {4096, 0, 1, 63, 64, 65}, kBf16, true));
+  return cases;
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, GpuDenseDecodeDeterminism, ::testing::ValuesIn(determinism_cases()),
+                         [](const auto& info) { return info.param.name; });
+
+}  // namespace
+}  // namespace flashmla::test
