@@ -77,7 +77,7 @@ DenseDecodeConfig dense_config(int64_t b, int64_t s_q, int64_t h_q, int64_t h_kv
 std::vector<int32_t> mixed_lengths(int64_t b, int32_t lo, int32_t hi, uint64_t seed, bool with_boundaries) {
   std::mt19937_64 rng(seed);
   std::uniform_int_distribution<int32_t> length(lo, hi);
-  std::vector<int32_t> lengths(size_t(b));
+  std::vector<int32_t> lengths(static_cast<size_t>(b), 0);
   for (auto& v : lengths) v = length(rng);
   if (with_boundaries) {
     const int32_t boundaries[] = {0, 1, 63, 64, 65, 140};

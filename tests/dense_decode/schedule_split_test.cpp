@@ -10,6 +10,7 @@
 
 #include <gtest/gtest.h>
 
+#include "common/decode_schedule.h"
 #include "dense_decode/dense_case.h"
 
 namespace flashmla::test {
@@ -21,8 +22,8 @@ constexpr DType kFp16 = DType::kFloat16;
 struct SplitCase {
   std::string name;
   DenseDecodeConfig config;
-  // One request holds nearly all the work, so any plan with more than one
-  // worker must cut it (the greedy partition's budget is below its cost).
+  // One request holds nearly all the work, so a plan with more than one
+  // worker cuts it (checked on the planned schedule).
   bool one_dominant_request = false;
   friend void PrintTo(const SplitCase& c, std::ostream* os) { *os << c.name; }
 };
@@ -74,7 +75,15 @@ TEST_P(GpuDenseDecodeSplit, SplitAndUnsplitAgreeWithReferenceAndEachOther) {
     DensePlan plan;
     ASSERT_NO_FATAL_FAILURE(plan_and_run(mirror, num_sms, &split, &plan));
     if (c.one_dominant_request) {
-      EXPECT_GT(plan.schedule.num_workers, 1) << what << ": expected the long request to be split";
+      // Make sure the split path really ran: the schedule's header (internal
+      // layout, common/decode_schedule.h) counts more partial slots than
+      // requests exactly when some request was cut.
+      ASSERT_GT(plan.schedule.num_workers, 1) << what;
+      ScheduleHeader header{};
+      FLASHMLA_ASSERT_CUDA(
+          cudaMemcpy(&header, plan.schedule_buffer.get(), sizeof(header), cudaMemcpyDeviceToHost));
+      EXPECT_GT(header.num_partials, header.b) << what << ": expected the long request to be split";
+      EXPECT_EQ(header.b, c.config.b) << what;
     }
     expect_matches_reference(problem, split, expected, what);
     expect_within_spec_of_each_other(problem, split, unsplit, what + " vs num_sms 1");

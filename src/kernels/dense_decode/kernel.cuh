@@ -173,14 +173,12 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
   __syncthreads();
 
   const ScheduleView schedule = schedule_view(const_cast<void*>(p.schedule), p.num_workers);
-  WorkerRange range = schedule.workers[worker];
+  const WorkerRange planned = schedule.workers[worker];
   // The schedule is the planner's output, but a buffer that was never
   // planned must still not send a worker outside the batch.
-  if (range.begin_req < 0 || range.begin_req > p.b || range.end_req < range.begin_req || range.end_req > p.b ||
-      range.begin_block < 0 || range.end_block < 0) {
-    range.begin_req = range.end_req = p.b;
-    range.begin_block = range.end_block = 0;
-  }
+  const bool sane = planned.begin_req >= 0 && planned.begin_req <= planned.end_req && planned.end_req <= p.b &&
+                    planned.begin_block >= 0 && planned.end_block >= 0;
+  const WorkerRange range = sane ? planned : WorkerRange{p.b, 0, p.b, 0, 0, {0, 0, 0}};
   const int32_t* split_begin = schedule.split_begin;
 
   // Thread 0 loads block `loads` (and its piece's q when it starts one).
