@@ -141,6 +141,10 @@ void prepare_plan(DenseDecodeArgs& args, int32_t num_sms, DensePlan* plan) {
   }
   const Status valid = validate(args);
   ASSERT_TRUE(valid.ok()) << "dense_decode: " << valid.what();
+  // The uploads and fills so far ran on the legacy default stream (cudaMemcpy
+  // from pageable memory and cudaMemset may return before they finish), and
+  // the tests launch on non-blocking streams: finish them first.
+  FLASHMLA_ASSERT_CUDA(cudaDeviceSynchronize());
 }
 
 std::string enqueue_plan_and_decode(const DenseDecodeArgs& args, const DensePlan& plan, cudaStream_t stream) {

@@ -6,6 +6,8 @@
 // of -1) are included.
 #include <algorithm>
 #include <climits>
+#include <cmath>
+#include <limits>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -51,6 +53,34 @@ DenseDecodeProblem remap(const DenseDecodeProblem& base, const std::vector<int64
   return next;
 }
 
+// Captured inputs: 8 requests of a causal s_q = 2, GQA (16 heads over 2 KV
+// heads) decode.
+DenseDecodeConfig graph_config() {
+  DenseDecodeConfig config = dense_config(8, 2, 16, 2, {300, 200, 140, 65, 64, 63, 1, 400}, DType::kBFloat16, true);
+  config.seed = 4000;
+  return config;
+}
+
+// Each replay's new inputs: request i reads request source_of[i]'s pages.
+struct GraphStep {
+  std::string name;
+  std::vector<int64_t> source_of;
+  std::vector<int32_t> lengths;
+};
+
+std::vector<GraphStep> graph_steps() {
+  return {
+      {"shuffled, shorter, with padding rows",
+       {7, 0, 1, kPadding, 2, 6, kPadding, 3},
+       {333, 299, 200, 0, 100, 1, 0, 65}},
+      // Short requests become long: a very different schedule.
+      {"grown onto the longest request, half padding",
+       {7, 7, 7, 7, kPadding, kPadding, kPadding, kPadding},
+       {400, 399, 257, 64, 0, 0, 0, 0}},
+      {"all padding", std::vector<int64_t>(8, kPadding), std::vector<int32_t>(8, 0)},
+  };
+}
+
 struct GraphExec {
   cudaGraph_t graph = nullptr;
   cudaGraphExec_t exec = nullptr;
@@ -62,27 +92,8 @@ struct GraphExec {
 
 TEST(GpuDenseDecodeGraph, ReplayWithChangedLengthsAndBlockTables) {
   FLASHMLA_REQUIRE_GPU();
-  // Captured inputs: 8 requests of a causal s_q = 2, GQA (16 heads over 2 KV
-  // heads) decode.
-  DenseDecodeConfig config = dense_config(8, 2, 16, 2, {300, 200, 140, 65, 64, 63, 1, 400}, DType::kBFloat16, true);
-  config.seed = 4000;
-  const DenseDecodeProblem base = make_dense_decode_problem(config);
-  // Each step's new inputs (the first row in each is request 0, ...).
-  struct Step {
-    std::string name;
-    std::vector<int64_t> source_of;
-    std::vector<int32_t> lengths;
-  };
-  const std::vector<Step> steps = {
-      {"shuffled, shorter, with padding rows",
-       {7, 0, 1, kPadding, 2, 6, kPadding, 3},
-       {333, 299, 200, 0, 100, 1, 0, 65}},
-      // Short requests become long: a very different schedule.
-      {"grown onto the longest request, half padding",
-       {7, 7, 7, 7, kPadding, kPadding, kPadding, kPadding},
-       {400, 399, 257, 64, 0, 0, 0, 0}},
-      {"all padding", std::vector<int64_t>(8, kPadding), std::vector<int32_t>(8, 0)},
-  };
+  const DenseDecodeProblem base = make_dense_decode_problem(graph_config());
+  const std::vector<GraphStep> steps = graph_steps();
 
   DeviceMirror<DenseDecodeArgs> mirror = to_device(base);
   ASSERT_TRUE(mirror.ok()) << mirror.error();
@@ -119,6 +130,7 @@ TEST(GpuDenseDecodeGraph, ReplayWithChangedLengthsAndBlockTables) {
                                     cudaMemcpyHostToDevice));
     FLASHMLA_ASSERT_CUDA(cudaMemcpy(device_table, p.block_table.data(), p.block_table.size() * sizeof(int32_t),
                                     cudaMemcpyHostToDevice));
+    FLASHMLA_ASSERT_CUDA(cudaDeviceSynchronize());  // the replay stream is non-blocking
   };
 
   // Replay of the captured inputs.
@@ -129,13 +141,8 @@ TEST(GpuDenseDecodeGraph, ReplayWithChangedLengthsAndBlockTables) {
   expect_matches_reference(base, first, base_expected, "replay of the captured inputs");
   expect_bitwise_equal(eager, first, "replay vs eager run");
 
-  for (const Step& step : steps) {
+  for (const GraphStep& step : steps) {
     SCOPED_TRACE(step.name);
-    for (size_t i = 0; i < step.source_of.size(); ++i) {
-      if (step.source_of[i] != kPadding) {
-        ASSERT_LE(step.lengths[i], base.cache_seqlens[size_t(step.source_of[i])]) << "bad step, row " << i;
-      }
-    }
     const DenseDecodeProblem next = remap(base, step.source_of, step.lengths);
     ASSERT_NO_FATAL_FAILURE(upload_inputs(next));
     HostOutputs expected;
@@ -150,6 +157,43 @@ TEST(GpuDenseDecodeGraph, ReplayWithChangedLengthsAndBlockTables) {
   HostOutputs again;
   ASSERT_NO_FATAL_FAILURE(replay(&again));
   expect_bitwise_equal(first, again, "replay after restoring the captured inputs");
+}
+
+}  // namespace
+}  // namespace flashmla::test
+
+namespace flashmla::test {
+namespace {
+
+// CPU check of the steps: every row reads real keys of its source (lengths
+// within the source's), padding rows are empty, the rest are not.
+TEST(DenseDecodeGraphSteps, RemappedInputsAreWellFormed) {
+  const DenseDecodeProblem base = make_dense_decode_problem(graph_config());
+  for (const GraphStep& step : graph_steps()) {
+    SCOPED_TRACE(step.name);
+    ASSERT_EQ(int64_t(step.source_of.size()), base.args.b);
+    for (size_t i = 0; i < step.source_of.size(); ++i) {
+      if (step.source_of[i] != kPadding) {
+        ASSERT_LE(step.lengths[i], base.cache_seqlens[size_t(step.source_of[i])]) << "row " << i;
+      }
+    }
+    const DenseDecodeProblem next = remap(base, step.source_of, step.lengths);
+    HostOutputs expected;
+    ASSERT_NO_FATAL_FAILURE(reference_outputs(next, &expected));
+    const DenseDecodeArgs& a = next.args;
+    for (int64_t i = 0; i < a.b; ++i) {
+      // The last query token sees the whole length.
+      const float lse = expected.lse[size_t(i * a.stride_lse_b + (a.s_q - 1))];
+      if (step.source_of[size_t(i)] == kPadding) {
+        EXPECT_EQ(lse, -std::numeric_limits<float>::infinity()) << "row " << i;
+        for (int64_t c = 0; c < a.max_blocks_per_seq; ++c) {
+          EXPECT_EQ(next.block_table[size_t(i * a.stride_block_table_b + c)], -1);
+        }
+      } else {
+        EXPECT_TRUE(std::isfinite(lse)) << "row " << i;
+      }
+    }
+  }
 }
 
 }  // namespace

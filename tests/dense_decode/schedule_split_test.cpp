@@ -5,6 +5,7 @@
 // over workers whose partials are merged. Both must match the reference and
 // each other within the spec's bounds (spec section 2, last sentence).
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,7 @@
 
 #include "common/decode_schedule.h"
 #include "dense_decode/dense_case.h"
+#include "flashmla_ref/reference.h"
 
 namespace flashmla::test {
 namespace {
@@ -92,6 +94,35 @@ TEST_P(GpuDenseDecodeSplit, SplitAndUnsplitAgreeWithReferenceAndEachOther) {
 
 INSTANTIATE_TEST_SUITE_P(Cases, GpuDenseDecodeSplit, ::testing::ValuesIn(split_cases()),
                          [](const auto& info) { return info.param.name; });
+
+// CPU check of the premise (the reference planner runs the same partition
+// as the GPU one): one worker never splits; 37 SMs and an H100's 132 cut
+// every dominant request.
+TEST(DenseDecodeSplitCases, PlansSplitWhereExpected) {
+  for (const SplitCase& c : split_cases()) {
+    for (int32_t num_sms : {1, 37, 132}) {
+      PlanDecodeArgs plan;
+      plan.kind = DecodeKind::kDense;
+      plan.b = c.config.b;
+      plan.s_q = c.config.s_q;
+      plan.h_q = c.config.h_q;
+      plan.h_kv = c.config.h_kv;
+      plan.lengths = c.config.seqlens.data();
+      plan.num_sms = num_sms;
+      std::vector<unsigned char> schedule(size_t(workspace_size(plan)) + 16);
+      plan.schedule = schedule.data();
+      ASSERT_TRUE(ref::plan_decode(plan).ok()) << c.name;
+      ScheduleHeader header{};
+      std::memcpy(&header, schedule.data(), sizeof(header));
+      if (num_sms == 1) {
+        EXPECT_EQ(header.num_workers, 1) << c.name;
+        EXPECT_EQ(header.num_partials, header.b) << c.name << ": one worker must not split";
+      } else if (c.one_dominant_request) {
+        EXPECT_GT(header.num_partials, header.b) << c.name << ", num_sms " << num_sms;
+      }
+    }
+  }
+}
 
 // ----------------------------------------------------------------------------
 // The same input twice gives the same bits: with the same schedule and
