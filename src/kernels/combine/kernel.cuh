@@ -4,7 +4,8 @@
 //   M = max_i lse_i,  S = sum_i exp(lse_i - M),  lse = M + ln S
 //   out = sum_i w_i o_i,  w_i = exp(lse_i - M) / (S + exp(sink - M))
 // which is the attention over the union of the key sets, with the sink in
-// the denominator only (it never enters lse). A partial with lse = -inf is
+// the denominator only (it never enters lse). A NaN lse makes the row NaN,
+// as it would be without the split. A partial with lse = -inf is
 // empty: its weight is 0 and its out is never read, so it may hold NaN. A
 // row whose partials are all empty gets out = 0 and lse = -inf.
 #pragma once
@@ -84,9 +85,19 @@ __device__ __forceinline__ void combine_row(int32_t lane, const float* lse_row, 
                                             const PartialT* partial_row, int64_t partial_stride, int32_t count,
                                             const float* sink, int32_t d_v, OutT* out_row, float* lse_out) {
   float row_max = -INFINITY;
-  for (int32_t s = lane; s < count; s += 32) row_max = fmaxf(row_max, lse_row[s * lse_stride]);
+  bool nan_seen = false;  // fmaxf drops NaN; a NaN partial must still make a NaN row
+  for (int32_t s = lane; s < count; s += 32) {
+    const float lse_s = lse_row[s * lse_stride];
+    row_max = fmaxf(row_max, lse_s);
+    nan_seen |= isnan(lse_s);
+  }
 #pragma unroll
   for (int offset = 16; offset > 0; offset /= 2) row_max = fmaxf(row_max, __shfl_xor_sync(0xffffffffu, row_max, offset));
+  if (__any_sync(0xffffffffu, nan_seen)) {
+    for (int32_t c = lane * 4; c < d_v; c += 128) Vec4<OutT>::store(out_row + c, make_float4(NAN, NAN, NAN, NAN));
+    if (lane == 0) *lse_out = NAN;
+    return;
+  }
 
   if (row_max == -INFINITY) {  // every partial is empty
     for (int32_t c = lane * 4; c < d_v; c += 128) Vec4<OutT>::store(out_row + c, make_float4(0.f, 0.f, 0.f, 0.f));
