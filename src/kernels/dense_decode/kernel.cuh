@@ -75,9 +75,9 @@ struct PieceCursor {
   __device__ bool next(const Params& p, const int32_t* split_begin, Piece& piece) {
     if (req >= p.b || req > end_req || (req == end_req && end_block == 0)) return false;
     const int32_t from = req == first_req ? first_block : 0;
-    // Blocks past the (clamped) length hold no key: a garbage length planned
-    // as huge costs no iterations here.
     if (req == end_req && from >= end_block) return false;  // an empty range
+    // Blocks past the (clamped) length hold no key: a garbage length planned
+    // as huge costs no iterations here (the piece may become empty).
     const int32_t live_blocks = work_blocks(request_length(p, req));
     const int32_t to = req == end_req && end_block < live_blocks ? end_block : live_blocks;
     piece.req = req;
