@@ -368,12 +368,14 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
     for (int h = 0; h < 2; ++h) total[h] += smem.row_sum[sums & 1][1 - wg][row_in_tile[h]];
     ++sums;
 
-    // Epilogue: O / L, and lse = ln(L) + max. An empty row (L = 0) gets 0 and -inf.
+    // Epilogue: O / L, and lse = ln(L) + max (max in base 2, hence the ln 2).
     CUTE_UNROLL
     for (int h = 0; h < 2; ++h) {
       if (row_head[h] < 0) continue;  // h is a constant after unrolling: tOrO stays in registers
-      const float inv = total[h] > 0.f ? 1.f / total[h] : 0.f;
-      const float lse = total[h] > 0.f ? (row_max[h] + log2f(total[h])) * 0.6931471805599453f : -INFINITY;
+      // Only L == 0 is empty: a NaN L (a NaN key within the length) must stay NaN.
+      const bool empty = total[h] == 0.f;
+      const float inv = empty ? 0.f : 1.f / total[h];
+      const float lse = empty ? -INFINITY : (row_max[h] + log2f(total[h])) * 0.6931471805599453f;
       const int token = row_token[h];
       const int head = row_head[h];
       const int col0 = wg * kHalfV + 2 * (lane % 4);
