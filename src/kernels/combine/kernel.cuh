@@ -1,4 +1,4 @@
-// combine: one warp per (request, query token, head) row.
+// combine: one CTA of 4 warps per (request, query token, head) row.
 //
 // For partials i with natural-log lse_i and normalized outputs o_i:
 //   M = max_i lse_i,  S = sum_i exp(lse_i - M),  lse = M + ln S
@@ -18,7 +18,7 @@
 
 namespace flashmla::kernels {
 
-constexpr int kCombineWarps = 4;  // heads per CTA
+constexpr int kCombineWarps = 4;  // warps per CTA, one CTA per row
 
 struct CombineParams {
   int32_t num_splits;
@@ -78,12 +78,17 @@ struct Vec4<__half> {
   }
 };
 
-// Merges `count` partials of one row (a warp's work). lse_row[s * lse_stride]
-// and partial_row[s * partial_stride + c] are partial s's lse and out.
+// Merges `count` partials of one row; one CTA per row. Every warp reduces
+// the lse values (a few hundred bytes, cached); warp w then owns dims
+// [128 w, 128 w + 128) (and every 512th after), 4 per lane, so a row's
+// partials are read by all 4 warps at once. lse_row[s * lse_stride] and
+// partial_row[s * partial_stride + c] are partial s's lse and out.
 template <typename PartialT, typename OutT>
-__device__ __forceinline__ void combine_row(int32_t lane, const float* lse_row, int64_t lse_stride,
-                                            const PartialT* partial_row, int64_t partial_stride, int32_t count,
-                                            const float* sink, int32_t d_v, OutT* out_row, float* lse_out) {
+__device__ __forceinline__ void combine_row(const float* lse_row, int64_t lse_stride, const PartialT* partial_row,
+                                            int64_t partial_stride, int32_t count, const float* sink, int32_t d_v,
+                                            OutT* out_row, float* lse_out) {
+  const int32_t lane = threadIdx.x % 32;
+  const int32_t warp = threadIdx.x / 32;
   float row_max = -INFINITY;
   bool nan_seen = false;  // fmaxf drops NaN; a NaN partial must still make a NaN row
   for (int32_t s = lane; s < count; s += 32) {
@@ -93,48 +98,51 @@ __device__ __forceinline__ void combine_row(int32_t lane, const float* lse_row, 
   }
 #pragma unroll
   for (int offset = 16; offset > 0; offset /= 2) row_max = fmaxf(row_max, __shfl_xor_sync(0xffffffffu, row_max, offset));
+  const int32_t first_dim = warp * 128 + lane * 4;
+  constexpr int32_t kDimStep = kCombineWarps * 128;
   if (__any_sync(0xffffffffu, nan_seen)) {
-    for (int32_t c = lane * 4; c < d_v; c += 128) Vec4<OutT>::store(out_row + c, make_float4(NAN, NAN, NAN, NAN));
-    if (lane == 0) *lse_out = NAN;
+    for (int32_t c = first_dim; c < d_v; c += kDimStep) Vec4<OutT>::store(out_row + c, make_float4(NAN, NAN, NAN, NAN));
+    if (threadIdx.x == 0) *lse_out = NAN;
     return;
   }
-
   if (row_max == -INFINITY) {  // every partial is empty
-    for (int32_t c = lane * 4; c < d_v; c += 128) Vec4<OutT>::store(out_row + c, make_float4(0.f, 0.f, 0.f, 0.f));
-    if (lane == 0) *lse_out = -INFINITY;
+    for (int32_t c = first_dim; c < d_v; c += kDimStep) Vec4<OutT>::store(out_row + c, make_float4(0.f, 0.f, 0.f, 0.f));
+    if (threadIdx.x == 0) *lse_out = -INFINITY;
     return;
   }
   float sum = 0.f;
   for (int32_t s = lane; s < count; s += 32) sum += expf(lse_row[s * lse_stride] - row_max);
 #pragma unroll
   for (int offset = 16; offset > 0; offset /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, offset);
-  if (lane == 0) *lse_out = row_max + logf(sum);
+  if (threadIdx.x == 0) *lse_out = row_max + logf(sum);
 
   // A +inf sink makes the denominator infinite (out = 0); -inf adds nothing.
   const float sink_term = sink != nullptr ? expf(*sink - row_max) : 0.f;
   const float inv_denominator = 1.f / (sum + sink_term);
-  for (int32_t c = lane * 4; c < d_v; c += 128) {
+  for (int32_t c = first_dim; c < d_v; c += kDimStep) {
     float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
+    // Unrolled so that several partials' loads are in flight at once.
+#pragma unroll 4
     for (int32_t s = 0; s < count; ++s) {
       const float lse_s = lse_row[s * lse_stride];
-      if (lse_s == -INFINITY) continue;  // empty partial: never read its out
-      const float w = expf(lse_s - row_max) * inv_denominator;
-      const float4 v = Vec4<PartialT>::load(partial_row + s * partial_stride + c);
-      acc.x += w * v.x;
-      acc.y += w * v.y;
-      acc.z += w * v.z;
-      acc.w += w * v.w;
+      if (lse_s != -INFINITY) {  // an empty partial's out is never read
+        const float w = expf(lse_s - row_max) * inv_denominator;
+        const float4 v = Vec4<PartialT>::load(partial_row + s * partial_stride + c);
+        acc.x += w * v.x;
+        acc.y += w * v.y;
+        acc.z += w * v.z;
+        acc.w += w * v.w;
+      }
     }
     Vec4<OutT>::store(out_row + c, acc);
   }
 }
 
-// Grid: x = b * s_q rows (up to 2^31 - 1, no 65535 limit), y = head groups.
+// Grid: x = (request, query token), y = head: one CTA per row, so even a
+// batch of one request keeps h_q CTAs busy.
 template <typename PartialT, typename OutT>
 __global__ void __launch_bounds__(kCombineWarps * 32) combine_kernel(const CombineParams p) {
-  const int32_t lane = threadIdx.x % 32;
-  const int32_t h = blockIdx.y * kCombineWarps + threadIdx.x / 32;
-  if (h >= p.h_q) return;
+  const int32_t h = blockIdx.y;
   const int64_t i = blockIdx.x / p.s_q;  // request
   const int64_t j = blockIdx.x % p.s_q;  // query token
 
@@ -142,7 +150,7 @@ __global__ void __launch_bounds__(kCombineWarps * 32) combine_kernel(const Combi
   cudaGridDependencySynchronize();
 
   combine_row<PartialT, OutT>(
-      lane, p.lse_partial + i * p.stride_lse_partial_b + h * p.stride_lse_partial_h + j, p.stride_lse_partial_split,
+      p.lse_partial + i * p.stride_lse_partial_b + h * p.stride_lse_partial_h + j, p.stride_lse_partial_split,
       static_cast<const PartialT*>(p.out_partial) + i * p.stride_out_partial_b + j * p.stride_out_partial_s +
           h * p.stride_out_partial_h,
       p.stride_out_partial_split, p.num_splits, p.attn_sink != nullptr ? p.attn_sink + h : nullptr, p.d_v,
@@ -171,9 +179,7 @@ struct ScheduledCombineParams {
 
 template <typename OutT>
 __global__ void __launch_bounds__(kCombineWarps * 32) combine_scheduled_kernel(const ScheduledCombineParams p) {
-  const int32_t lane = threadIdx.x % 32;
-  const int32_t h = blockIdx.y * kCombineWarps + threadIdx.x / 32;
-  if (h >= p.h_q) return;
+  const int32_t h = blockIdx.y;
   const int64_t i = blockIdx.x / p.s_q;
   const int64_t j = blockIdx.x % p.s_q;
 
@@ -187,7 +193,7 @@ __global__ void __launch_bounds__(kCombineWarps * 32) combine_scheduled_kernel(c
 
   const int64_t row = (int64_t(first) * p.s_q + j) * p.h_q + h;
   const int64_t split_stride = int64_t(p.s_q) * p.h_q;
-  combine_row<float, OutT>(lane, p.lse_partial + row, split_stride, p.out_partial + row * p.d_v,
+  combine_row<float, OutT>(p.lse_partial + row, split_stride, p.out_partial + row * p.d_v,
                            split_stride * p.d_v, count, p.attn_sink != nullptr ? p.attn_sink + h : nullptr, p.d_v,
                            static_cast<OutT*>(p.out) + i * p.stride_out_b + j * p.stride_out_s + h * p.stride_out_h,
                            p.lse + i * p.stride_lse_b + h * p.stride_lse_h + j);

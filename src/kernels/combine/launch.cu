@@ -12,7 +12,7 @@ template <typename KernelParams>
 cudaError_t launch_pdl(void (*kernel)(KernelParams), const KernelParams& params, int64_t rows, int64_t h_q,
                        cudaStream_t stream) {
   cudaLaunchConfig_t config = {};
-  config.gridDim = dim3(unsigned(rows), unsigned((h_q + kCombineWarps - 1) / kCombineWarps), 1);
+  config.gridDim = dim3(unsigned(rows), unsigned(h_q), 1);
   config.blockDim = dim3(kCombineWarps * 32, 1, 1);
   config.stream = stream;
   cudaLaunchAttribute attribute;
