@@ -17,7 +17,13 @@ template <typename Element_>
 struct Config {
   using Element = Element_;  // cutlass::bfloat16_t or cutlass::half_t
 
-  static constexpr int kThreads = 256;   // two consumer warpgroups
+  static constexpr int kThreads = 384;          // a producer and two consumer warpgroups
+  static constexpr int kConsumerThreads = 256;
+  // setmaxnreg: the producer gives its registers to the consumers, which hold
+  // a 64 x 256 fp32 half of O (128 registers) each; 128 * 40 + 256 * 232 =
+  // 64512 of the SM's 65536.
+  static constexpr int kProducerRegisters = 40;
+  static constexpr int kConsumerRegisters = 232;
   static constexpr int kBlockM = 64;     // query rows per CTA (one wgmma M)
   static constexpr int kBlockN = 64;     // keys per KV block (one page)
   static constexpr int kHalfN = kBlockN / 2;  // keys whose logits one warpgroup computes
@@ -60,7 +66,9 @@ struct Config {
     float row_max[2][2][kBlockM];
     float row_sum[2][2][kBlockM];
     alignas(8) uint64_t q_full;
+    alignas(8) uint64_t q_empty;
     alignas(8) uint64_t k_full[kStages];
+    alignas(8) uint64_t k_empty[kStages];
   };
 
   // The dynamic shared memory of a CTA with no static shared memory starts

@@ -1,5 +1,6 @@
-// Dense MLA decode: one CTA per (worker, 64-row query tile, KV head), two
-// consumer warpgroups in lockstep, TMA issued by thread 0. See README.md.
+// Dense MLA decode: one CTA per (worker, 64-row query tile, KV head): a
+// producer warpgroup issues the TMA loads, two consumer warpgroups compute in
+// lockstep. See README.md.
 #pragma once
 
 #include <cstdint>
@@ -7,6 +8,7 @@
 #include <cuda.h>
 
 #include <cute/tensor.hpp>
+#include <cutlass/arch/reg_reconfig.h>
 
 #include "common/decode_schedule.h"
 #include "device/fence.cuh"
@@ -22,7 +24,7 @@ namespace flashmla::kernels::dense_decode {
 
 using namespace cute;
 
-// Named barrier ids (0 is __syncthreads), each over both warpgroups.
+// Named barrier ids (0 is __syncthreads), each over both consumer warpgroups.
 enum : uint32_t {
   kBarRowMax = 1,  // both row maxima of a block are published; both P V of the previous block are done
   kBarPReady = 2,  // P of the block is in shared memory (and the V tail zeroed)
@@ -93,7 +95,7 @@ struct PieceCursor {
 };
 
 // Walks the blocks of a worker's range (pieces without blocks skipped): the
-// order in which thread 0 loads them, one ahead of the consumers.
+// order in which the producer loads them.
 struct BlockCursor {
   PieceCursor pieces;
   Piece piece;
@@ -152,10 +154,7 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
   extern __shared__ __align__(1024) char smem_raw[];
   SharedStorage& smem = *reinterpret_cast<SharedStorage*>(smem_raw);
 
-  const int tid = threadIdx.x;
-  const int wg = tid / 128;  // which half of the keys (QK) and of V's dims (PV)
-  const int tid_wg = tid % 128;
-  const int lane = tid % 32;
+  const int warp_group = threadIdx.x / 128;  // 0: producer, 1 and 2: consumers
   const int worker = blockIdx.x;
   const int m_block = blockIdx.y;
   const int kv_head = blockIdx.z;
@@ -164,11 +163,15 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
   const int token0 = (m_block / p.head_tiles) * p.tokens_per_tile;
   const int head0 = head_tile * kBlockM;
 
-  if (tid == 0) {
+  if (threadIdx.x == 0) {
     device::prefetch_tensormap(&q_map);
     device::prefetch_tensormap(&kv_map);
     device::mbarrier_init(&smem.q_full, 1);
-    for (int s = 0; s < Cfg::kStages; ++s) device::mbarrier_init(&smem.k_full[s], 1);
+    device::mbarrier_init(&smem.q_empty, 2);  // one arrival per consumer warpgroup
+    for (int s = 0; s < Cfg::kStages; ++s) {
+      device::mbarrier_init(&smem.k_full[s], 1);
+      device::mbarrier_init(&smem.k_empty[s], 2);
+    }
     device::fence_barrier_init();
   }
   // Lengths, block table, schedule and q may come from the kernel before.
@@ -184,34 +187,49 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
   const WorkerRange range = sane ? planned : WorkerRange{p.b, 0, p.b, 0, 0, {0, 0, 0}};
   const int32_t* split_begin = schedule.split_begin;
 
-  // Thread 0 loads block `loads` (and its piece's q when it starts one).
-  BlockCursor loader(range, p, split_begin);
-  int32_t loads = 0;
-  auto load_next_block = [&]() {
-    if (!loader.valid) return;
-    const int stage = loads % Cfg::kStages;
-    if (loader.block == loader.piece.from) {
-      // Each box is heads_per_tile x tokens_per_tile rows of 128 bytes.
-      device::mbarrier_arrive_expect_tx(&smem.q_full, kNumKTiles * 128 * p.heads_per_tile * p.tokens_per_tile);
-      for (int t = 0; t < kNumKTiles; ++t) {
-        device::tma_load_5d(reinterpret_cast<char*>(smem.q) + t * kTileBytes, &smem.q_full, &q_map, t * 64, head0,
-                            kv_head, token0, loader.piece.req);
+  if (warp_group == 0) {
+    // Producer: one thread walks the worker's blocks and keeps both stages
+    // loading; a stage is refilled as soon as both consumers released it.
+    cutlass::arch::warpgroup_reg_dealloc<Cfg::kProducerRegisters>();
+    if (threadIdx.x == 0) {
+      BlockCursor loader(range, p, split_begin);
+      int32_t q_loads = 0;
+      for (int32_t item = 0; loader.valid; ++item, loader.advance(p, split_begin)) {
+        const int stage = item % Cfg::kStages;
+        if (item >= Cfg::kStages) {
+          device::mbarrier_wait_parity(&smem.k_empty[stage], ((item / Cfg::kStages) - 1) & 1);
+        }
+        if (loader.block == loader.piece.from) {
+          if (q_loads > 0) device::mbarrier_wait_parity(&smem.q_empty, (q_loads - 1) & 1);
+          ++q_loads;
+          // Each box is heads_per_tile x tokens_per_tile rows of 128 bytes.
+          device::mbarrier_arrive_expect_tx(&smem.q_full, kNumKTiles * 128 * p.heads_per_tile * p.tokens_per_tile);
+          for (int t = 0; t < kNumKTiles; ++t) {
+            device::tma_load_5d(reinterpret_cast<char*>(smem.q) + t * kTileBytes, &smem.q_full, &q_map, t * 64,
+                                head0, kv_head, token0, loader.piece.req);
+          }
+        }
+        const int32_t page = live_page(p, loader.piece.req, loader.block, loader.len);
+        if (page >= 0) {
+          device::mbarrier_arrive_expect_tx(&smem.k_full[stage], kNumKTiles * kTileBytes);
+          char* dst = reinterpret_cast<char*>(smem.k) + stage * (kNumKTiles * kTileBytes);
+          for (int t = 0; t < kNumKTiles; ++t) {
+            device::tma_load_4d(dst + t * kTileBytes, &smem.k_full[stage], &kv_map, t * 64, kv_head, 0, page);
+          }
+        } else {
+          device::mbarrier_arrive(&smem.k_full[stage]);  // nothing to load: complete the phase
+        }
       }
     }
-    const int32_t page = live_page(p, loader.piece.req, loader.block, loader.len);
-    if (page >= 0) {
-      device::mbarrier_arrive_expect_tx(&smem.k_full[stage], kNumKTiles * kTileBytes);
-      char* dst = reinterpret_cast<char*>(smem.k) + stage * (kNumKTiles * kTileBytes);
-      for (int t = 0; t < kNumKTiles; ++t) {
-        device::tma_load_4d(dst + t * kTileBytes, &smem.k_full[stage], &kv_map, t * 64, kv_head, 0, page);
-      }
-    } else {
-      device::mbarrier_arrive(&smem.k_full[stage]);  // nothing to load: complete the phase
-    }
-    ++loads;
-    loader.advance(p, split_begin);
-  };
-  if (tid == 0) load_next_block();
+    device::grid_dependency_launch_dependents();
+    return;
+  }
+  cutlass::arch::warpgroup_reg_alloc<Cfg::kConsumerRegisters>();
+
+  const int tid = threadIdx.x - 128;  // 0..255 over the consumers
+  const int wg = tid / 128;           // which half of the keys (QK) and of V's dims (PV)
+  const int tid_wg = tid % 128;
+  const int lane = tid % 32;
 
   Tensor sQ = make_tensor(make_smem_ptr(smem.q), typename Cfg::SmemLayoutQ{});    // (64, 576)
   Tensor sK = make_tensor(make_smem_ptr(smem.k), typename Cfg::SmemLayoutK{});    // (64, 576, stages)
@@ -270,10 +288,10 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
       const int stage = item % Cfg::kStages;
       device::mbarrier_wait_parity(&smem.k_full[stage], (item / Cfg::kStages) & 1);
       if (live_page(p, piece.req, block, len) < 0) {
-        // Every key of the block is masked: skip it whole. The barrier still
-        // tells thread 0 that both P V of the previous block are done.
-        device::named_barrier_sync(kBarRowMax, Cfg::kThreads);
-        if (tid == 0) load_next_block();
+        // Every key of the block is masked: skip it whole. The barrier keeps
+        // the warpgroups within one block of each other (row_max parity).
+        device::named_barrier_sync(kBarRowMax, Cfg::kConsumerThreads);
+        if (tid_wg == 0) device::mbarrier_arrive(&smem.k_empty[stage]);
         continue;
       }
 
@@ -299,8 +317,7 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
         block_max[h] = fmaxf(block_max[h], __shfl_xor_sync(0xffffffffu, block_max[h], 2));
         if (lane % 4 == 0) smem.row_max[item & 1][wg][row_in_tile[h]] = block_max[h];
       }
-      device::named_barrier_sync(kBarRowMax, Cfg::kThreads);
-      if (tid == 0) load_next_block();  // its stage held the block both P V just finished
+      device::named_barrier_sync(kBarRowMax, Cfg::kConsumerThreads);
 
       float rescale[2];
       float max_used[2];
@@ -344,14 +361,16 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
       for (int i = 0; i < 16; ++i) tPrP(i) = static_cast<Element>(tSrS(i));
       cute::copy(tPrP, tPsP);
       device::fence_proxy_async_shared_cta();  // the stores above are read by wgmma
-      device::named_barrier_sync(kBarPReady, Cfg::kThreads);
+      device::named_barrier_sync(kBarPReady, Cfg::kConsumerThreads);
 
       // O_half += P V_half.
       Tensor sVtw = local_tile(sVt(_, _, stage), Shape<Int<kHalfV>, Int<kBlockN>>{}, make_coord(wg, _0{}));
       Tensor tOrV = thr_pv.partition_fragment_B(sVtw);
       gemm_ss(mma_pv, tOrP, tOrV, tOrO, /*zero_init=*/false);
       warpgroup_wait<0>();
+      if (tid_wg == 0) device::mbarrier_arrive(&smem.k_empty[stage]);  // this warpgroup is done with the stage
     }
+    if (piece.to > piece.from && tid_wg == 0) device::mbarrier_arrive(&smem.q_empty);
 
     // Row sums: the quad's columns, then the other warpgroup's half.
     float total[2];
@@ -363,7 +382,7 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
       if (lane % 4 == 0) smem.row_sum[sums & 1][wg][row_in_tile[h]] = s;
       total[h] = s;
     }
-    device::named_barrier_sync(kBarRowSum, Cfg::kThreads);
+    device::named_barrier_sync(kBarRowSum, Cfg::kConsumerThreads);
     CUTE_UNROLL
     for (int h = 0; h < 2; ++h) total[h] += smem.row_sum[sums & 1][1 - wg][row_in_tile[h]];
     ++sums;
