@@ -15,6 +15,7 @@
 #include "device/mbarrier.cuh"
 #include "device/named_barrier.cuh"
 #include "device/pdl.cuh"
+#include "device/swizzle.h"
 #include "device/tma.cuh"
 #include "device/wgmma_layout.h"
 #include "kernels/dense_decode/config.cuh"
@@ -244,7 +245,6 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
   Tensor tOrP = thr_pv.partition_fragment_A(sP);                                                // (MMA, 1, 4)
   Tensor tSrS = partition_fragment_C(mma_qk, Shape<Int<kBlockM>, Int<kHalfN>>{});               // 16 fp32
   Tensor tOrO = partition_fragment_C(mma_pv, Shape<Int<kBlockM>, Int<kHalfV>>{});               // 128 fp32
-  Tensor tPsP = thr_qk.partition_C(local_tile(sP, Shape<Int<kBlockM>, Int<kHalfN>>{}, make_coord(_0{}, wg)));
   static_assert(decltype(size(tSrS))::value == 16 && decltype(size(tOrO))::value == 128, "fragment sizes");
 
   // The two query rows this thread holds in every accumulator (registers
@@ -339,8 +339,12 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
         tSrS(i) = prob;
         row_sum[h] += prob;
       }
-      CUTE_UNROLL
-      for (int i = 0; i < 128; ++i) tOrO(i) *= rescale[(i / 2) % 2];
+      // Once a row's max settles (most blocks), its rescale is exactly 1:
+      // skip the 128 multiplies when the whole warp can.
+      if (__any_sync(0xffffffffu, rescale[0] != 1.f || rescale[1] != 1.f)) {
+        CUTE_UNROLL
+        for (int i = 0; i < 128; ++i) tOrO(i) *= rescale[(i / 2) % 2];
+      }
 
       // The last block of a request: keys past its length may be NaN in the
       // cache; zero their V rows (this warpgroup's 256 dims) so 0 * NaN never
@@ -355,11 +359,16 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
           *reinterpret_cast<uint4*>(k_stage + tile * kTileBytes + row * 128 + (idx % 8) * 16) = make_uint4(0, 0, 0, 0);
         }
       }
-      // P (rounded to the input dtype, as the spec says) for the other warpgroup too.
-      Tensor tPrP = make_fragment_like<Element>(tSrS);
+      // P (rounded to the input dtype, as the spec says) for the other
+      // warpgroup too: registers i, i + 1 are adjacent keys, one 4-byte store
+      // into the 128-byte swizzled tile (the swizzle moves 16-byte chunks).
       CUTE_UNROLL
-      for (int i = 0; i < 16; ++i) tPrP(i) = static_cast<Element>(tSrS(i));
-      cute::copy(tPrP, tPsP);
+      for (int i = 0; i < 16; i += 2) {
+        const device::FragmentCoord c = device::wgmma_accumulator_coord(tid_wg, i);
+        Element pair[2] = {static_cast<Element>(tSrS(i)), static_cast<Element>(tSrS(i + 1))};
+        const uint32_t offset = device::swizzle_128b(uint32_t(c.row * 128 + (wg * kHalfN + c.col) * 2));
+        *reinterpret_cast<uint32_t*>(reinterpret_cast<char*>(smem.p) + offset) = *reinterpret_cast<uint32_t*>(pair);
+      }
       device::fence_proxy_async_shared_cta();  // the stores above are read by wgmma
       device::named_barrier_sync(kBarPReady, Cfg::kConsumerThreads);
 
