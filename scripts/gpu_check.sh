@@ -44,18 +44,28 @@ nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,clocks.mem,po
 cat "$logs/gpu.csv"
 
 echo "== GPU tests"
-ctest --test-dir build -L gpu --output-on-failure >"$logs/gpu-tests.log" 2>&1 || status=1
+ctest --test-dir build -L gpu --output-on-failure --timeout 300 >"$logs/gpu-tests.log" 2>&1 || status=1
 tail -n 25 "$logs/gpu-tests.log"
+
+# memcheck on the small subset the kernel tests keep for it (suites named *Sanitizer*).
+if command -v compute-sanitizer >/dev/null 2>&1; then
+  echo "== compute-sanitizer memcheck"
+  timeout 300 compute-sanitizer --tool memcheck --error-exitcode 1 \
+    build/tests/dense_decode/flashmla_dense_decode_tests --gtest_filter='GpuDenseDecodeSanitizer*' \
+    >"$logs/memcheck.log" 2>&1 || status=1
+  grep -E "ERROR SUMMARY|PASSED|FAILED" "$logs/memcheck.log" | tail -n 5
+fi
 
 gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1 | tr -c 'A-Za-z0-9\n' '-' | tr -s '-' | sed 's/-$//')
 result="bench/results/${gpu:-gpu}-${commit}.json"
 echo "== flashmla-bench -> $result"
-build/bench/flashmla-bench --commit "$commit" --results "$result" "${bench_args[@]}" \
+timeout 420 build/bench/flashmla-bench --commit "$commit" --results "$result" "${bench_args[@]}" \
   >"$logs/bench.log" 2>&1 || status=1
 cat "$logs/bench.log" | grep -v "^FLASHMLA_BENCH " | tail -n 45
 
 if [ -n "$out" ]; then
   mkdir -p "$out"
-  cp "$result" "$logs/gpu-tests.log" "$logs/bench.log" "$logs/ptxas.log" "$logs/gpu.csv" "$out/" 2>/dev/null || true
+  cp "$result" "$logs/gpu-tests.log" "$logs/memcheck.log" "$logs/bench.log" "$logs/ptxas.log" "$logs/gpu.csv" \
+    "$out/" 2>/dev/null || true
 fi
 exit $status
