@@ -19,6 +19,9 @@
 namespace flashmla::kernels {
 
 constexpr int kCombineWarps = 4;  // warps per CTA, one CTA per row
+// 8 CTAs of 128 threads per SM leave 64 registers a thread: room for the
+// kLoadsInFlight float4 loads (ptxas otherwise aims at 32 and spills).
+constexpr int kCombineMinBlocks = 8;
 
 struct CombineParams {
   int32_t num_splits;
@@ -119,29 +122,64 @@ __device__ __forceinline__ void combine_row(const float* lse_row, int64_t lse_st
   // A +inf sink makes the denominator infinite (out = 0); -inf adds nothing.
   const float sink_term = sink != nullptr ? expf(*sink - row_max) : 0.f;
   const float inv_denominator = 1.f / (sum + sink_term);
-  for (int32_t c = first_dim; c < d_v; c += kDimStep) {
+
+  // The weights go through shared memory, a chunk at a time, so that the
+  // loop below issues kLoadsInFlight independent loads per thread: a row of
+  // many partials is read at memory speed, not at one latency per partial.
+  constexpr int32_t kWeightChunk = 256;
+  constexpr int32_t kLoadsInFlight = 8;
+  __shared__ float weights[kWeightChunk];
+  for (int32_t c0 = 0; c0 < d_v; c0 += kDimStep) {  // the same trip count in every thread
+    const int32_t c = c0 + first_dim;
+    const bool active = c < d_v;
     float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
-    // Unrolled so that several partials' loads are in flight at once.
-#pragma unroll 4
-    for (int32_t s = 0; s < count; ++s) {
-      const float lse_s = lse_row[s * lse_stride];
-      if (lse_s != -INFINITY) {  // an empty partial's out is never read
-        const float w = expf(lse_s - row_max) * inv_denominator;
-        const float4 v = Vec4<PartialT>::load(partial_row + s * partial_stride + c);
-        acc.x += w * v.x;
-        acc.y += w * v.y;
-        acc.z += w * v.z;
-        acc.w += w * v.w;
+    for (int32_t base = 0; base < count; base += kWeightChunk) {
+      const int32_t n = min(kWeightChunk, count - base);
+      __syncthreads();  // the previous chunk's weights are consumed
+      for (int32_t s = threadIdx.x; s < n; s += blockDim.x) {
+        const float lse_s = lse_row[(base + s) * lse_stride];
+        weights[s] = lse_s == -INFINITY ? 0.f : expf(lse_s - row_max) * inv_denominator;
+      }
+      __syncthreads();
+      const PartialT* chunk = partial_row + int64_t(base) * partial_stride + c;
+      int32_t s = 0;
+      for (; s + kLoadsInFlight <= n; s += kLoadsInFlight) {
+        float w[kLoadsInFlight];
+        float4 v[kLoadsInFlight];
+#pragma unroll
+        for (int k = 0; k < kLoadsInFlight; ++k) {
+          w[k] = weights[s + k];
+          // An empty partial (weight 0) is never read: its out may be NaN.
+          v[k] = active && w[k] != 0.f ? Vec4<PartialT>::load(chunk + (s + k) * partial_stride)
+                                       : make_float4(0.f, 0.f, 0.f, 0.f);
+        }
+#pragma unroll
+        for (int k = 0; k < kLoadsInFlight; ++k) {
+          acc.x += w[k] * v[k].x;
+          acc.y += w[k] * v[k].y;
+          acc.z += w[k] * v[k].z;
+          acc.w += w[k] * v[k].w;
+        }
+      }
+      for (; s < n; ++s) {
+        const float w = weights[s];
+        if (active && w != 0.f) {
+          const float4 v = Vec4<PartialT>::load(chunk + s * partial_stride);
+          acc.x += w * v.x;
+          acc.y += w * v.y;
+          acc.z += w * v.z;
+          acc.w += w * v.w;
+        }
       }
     }
-    Vec4<OutT>::store(out_row + c, acc);
+    if (active) Vec4<OutT>::store(out_row + c, acc);
   }
 }
 
 // Grid: x = (request, query token), y = head: one CTA per row, so even a
 // batch of one request keeps h_q CTAs busy.
 template <typename PartialT, typename OutT>
-__global__ void __launch_bounds__(kCombineWarps * 32) combine_kernel(const CombineParams p) {
+__global__ void __launch_bounds__(kCombineWarps * 32, kCombineMinBlocks) combine_kernel(const CombineParams p) {
   const int32_t h = blockIdx.y;
   const int64_t i = blockIdx.x / p.s_q;  // request
   const int64_t j = blockIdx.x % p.s_q;  // query token
@@ -178,7 +216,7 @@ struct ScheduledCombineParams {
 };
 
 template <typename OutT>
-__global__ void __launch_bounds__(kCombineWarps * 32) combine_scheduled_kernel(const ScheduledCombineParams p) {
+__global__ void __launch_bounds__(kCombineWarps * 32, kCombineMinBlocks) combine_scheduled_kernel(const ScheduledCombineParams p) {
   const int32_t h = blockIdx.y;
   const int64_t i = blockIdx.x / p.s_q;
   const int64_t j = blockIdx.x % p.s_q;
