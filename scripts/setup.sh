@@ -29,6 +29,24 @@ fi
 # 3. Copy CUTLASS and GoogleTest into .deps/ for offline builds.
 scripts/vendor_deps.sh
 
-# 4. Build, 5. run the main job.
+# 4. Build.
 scripts/build.sh
+
+# 5. The Python package (README, "Python"): its build and test tools, pinned,
+#    installed only when missing, so that a machine without network access that
+#    already has them (the GPU machine's PyTorch venv) uses its own; then the
+#    package itself, built from this tree by scikit-build-core into build/pip.
+py_missing=()
+py_has() { python3 -c "import $1" >/dev/null 2>&1; }
+py_has numpy || py_missing+=("numpy==2.4.6")
+py_has pytest || py_missing+=("pytest==9.0.2")
+py_has nanobind || py_missing+=("nanobind==3.1.0")
+py_has scikit_build_core || py_missing+=("scikit-build-core==0.11.6")
+if [ ${#py_missing[@]} -gt 0 ]; then
+  echo "setup: installing ${py_missing[*]}"
+  PIP_ROOT_USER_ACTION=ignore python3 -m pip install -q "${py_missing[@]}"
+fi
+PIP_ROOT_USER_ACTION=ignore python3 -m pip install -q --no-build-isolation --no-deps "$root"
+
+# 6. Run the main job.
 build/bench/flashmla-bench

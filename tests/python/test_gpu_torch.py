@@ -1,0 +1,401 @@
+"""PyTorch ops on an sm_90 GPU: parity with a plain-torch fp32 reference, CUDA
+graphs, torch.compile, opcheck, streams, devices, and the compat API.
+
+Skipped (with the reason) without torch, without CUDA, or on a GPU other than
+compute capability 9.0. Every assertion message says what was compared.
+"""
+
+import math
+
+import pytest
+
+torch = pytest.importorskip("torch", reason="torch is not installed: the GPU tests need PyTorch")
+
+if not torch.cuda.is_available():
+    pytest.skip("no CUDA device visible to torch", allow_module_level=True)
+if torch.cuda.get_device_capability(0) != (9, 0):
+    pytest.skip(f"needs an sm_90 GPU, device 0 is {torch.cuda.get_device_name(0)} "
+                f"(sm_{''.join(map(str, torch.cuda.get_device_capability(0)))})",
+                allow_module_level=True)
+
+import flashmla.compat as flash_mla  # noqa: E402
+from flashmla import ops  # noqa: E402
+
+pytestmark = pytest.mark.gpu
+
+PAGE = 64
+GARBAGE_PAGE_IDS = (2**31 - 1, -1, -(2**31), 10**6)  # in block-table slots past the length
+
+
+# ----- inputs and the reference -------------------------------------------------------------------
+
+
+class DenseCase:
+    """A paged dense decode: NaN in every KV slot that is not a valid key,
+    pages in random order, garbage page ids in unused block-table slots."""
+
+    def __init__(self, seqlens, s_q, h_q, h_kv=1, d_qk=576, d_v=512, dtype=torch.bfloat16,
+                 causal=False, device="cuda", seed=0):
+        gen = torch.Generator().manual_seed(seed)
+        self.b, self.s_q, self.h_q, self.h_kv = len(seqlens), s_q, h_q, h_kv
+        self.d_qk, self.d_v, self.dtype, self.causal = d_qk, d_v, dtype, causal
+        self.scale = d_qk ** -0.5
+        self.max_blocks = max(1, max(math.ceil(n / PAGE) for n in seqlens) + 1)
+        pages_needed = sum(math.ceil(n / PAGE) for n in seqlens)
+        self.num_blocks = pages_needed + 3  # spare pages stay NaN
+        kv = torch.full((self.num_blocks, PAGE, h_kv, d_qk), float("nan"))
+        block_table = torch.empty((self.b, self.max_blocks), dtype=torch.int32)
+        order = torch.randperm(self.num_blocks, generator=gen).tolist()
+        for i, n in enumerate(seqlens):
+            pages = [order.pop() for _ in range(math.ceil(n / PAGE))]
+            for j in range(self.max_blocks):
+                block_table[i, j] = pages[j] if j < len(pages) else \
+                    GARBAGE_PAGE_IDS[(i + j) % len(GARBAGE_PAGE_IDS)]
+            for j, page in enumerate(pages):
+                rows = min(PAGE, n - j * PAGE)
+                kv[page, :rows] = torch.randn((rows, h_kv, d_qk), generator=gen)
+        self.kv = kv.to(dtype).to(device)
+        self.block_table = block_table.to(device)
+        self.cache_seqlens = torch.tensor(seqlens, dtype=torch.int32, device=device)
+        self.q = torch.randn((self.b, s_q, h_q, d_qk), generator=gen).to(dtype).to(device)
+        self.device = torch.device(device)
+
+    def new_outputs(self):
+        out = torch.full((self.b, self.s_q, self.h_q, self.d_v), float("nan"), dtype=self.dtype,
+                         device=self.device)
+        lse = torch.full((self.b, self.h_q, self.s_q), float("nan"), dtype=torch.float32,
+                         device=self.device)
+        return out, lse
+
+    def plan(self):
+        return ops.DecodePlan("dense", max_b=self.b, s_q=self.s_q, h_q=self.h_q, h_kv=self.h_kv,
+                              d_v=self.d_v, device=self.device).plan(self.cache_seqlens)
+
+    def reference(self, q=None, seqlens=None):
+        """fp32 attention from the exact inputs: (out [b, s_q, h_q, d_v], lse [b, h_q, s_q])."""
+        q = (self.q if q is None else q).float().cpu()
+        seqlens = (self.cache_seqlens if seqlens is None else seqlens).cpu().tolist()
+        kv, block_table = self.kv.float().cpu(), self.block_table.cpu()
+        group = self.h_q // self.h_kv
+        out = torch.zeros((self.b, self.s_q, self.h_q, self.d_v))
+        lse = torch.full((self.b, self.h_q, self.s_q), float("-inf"))
+        for i, n in enumerate(seqlens):
+            if n == 0:
+                continue
+            pages = block_table[i, :math.ceil(n / PAGE)].long()
+            k = kv[pages].reshape(-1, self.h_kv, self.d_qk)[:n]          # [n, h_kv, d_qk]
+            k = k.repeat_interleave(group, dim=1)                        # [n, h_q, d_qk]
+            scores = torch.einsum("shd,nhd->hsn", q[i], k) * self.scale  # [h_q, s_q, n]
+            if self.causal:
+                # Bottom-right: query token s sees keys [0, n - (s_q - 1 - s)).
+                limit = n - (self.s_q - 1 - torch.arange(self.s_q))
+                masked = torch.arange(n)[None, :] >= limit[:, None]     # [s_q, n]
+                scores = scores.masked_fill(masked[None], float("-inf"))
+            row_lse = torch.logsumexp(scores, dim=-1)                    # [h_q, s_q]
+            p = torch.exp(scores - row_lse[..., None]).nan_to_num(0.0)   # empty rows: 0
+            out[i] = torch.einsum("hsn,nhd->shd", p, k[..., :self.d_v])
+            lse[i] = row_lse
+        return out, lse
+
+
+def check_against_reference(case, out, lse, q=None, seqlens=None, what="dense_decode"):
+    ref_out, ref_lse = case.reference(q, seqlens)
+    out, lse = out.float().cpu(), lse.cpu()
+    assert not out.isnan().any(), f"{what}: out has NaN (unwritten or poisoned)"
+    assert not lse.isnan().any(), f"{what}: lse has NaN (unwritten or poisoned)"
+    torch.testing.assert_close(out, ref_out, atol=1e-2, rtol=2e-2, msg=lambda m: f"{what} out: {m}")
+    torch.testing.assert_close(lse, ref_lse, atol=1e-2, rtol=1e-3, msg=lambda m: f"{what} lse: {m}")
+    nonempty = ref_lse.isfinite()
+    if nonempty.any():
+        assert out.abs().sum() > 0, f"{what}: out is all zeros"
+        cos = torch.nn.functional.cosine_similarity(out.flatten(), ref_out.flatten(), dim=0)
+        assert cos > 0.9999, f"{what}: cosine similarity to the reference {cos:.6f}"
+    empty_rows = (~nonempty).transpose(1, 2)  # [b, s_q, h_q]
+    assert (out[empty_rows] == 0).all(), f"{what}: rows with no key must be exactly 0"
+
+
+def allocations():
+    torch.cuda.synchronize()
+    return torch.cuda.memory_stats()["allocation.all.allocated"]
+
+
+# ----- parity -------------------------------------------------------------------------------------
+
+
+DENSE_SHAPES = [
+    # (seqlens, s_q, h_q, h_kv, d_qk, dtype, causal)
+    ([700, 1], 1, 128, 1, 576, torch.bfloat16, False),        # DeepSeek, TP1
+    ([65, 0, 300], 2, 16, 1, 576, torch.float16, True),       # MTP, an empty request
+    ([64, 129, 3, 1000], 1, 9, 3, 576, torch.bfloat16, False),  # odd heads, GQA
+    ([200, 37], 4, 64, 1, 576, torch.bfloat16, True),         # causal windows inside a page
+    ([130, 500], 1, 32, 1, 512, torch.bfloat16, False),       # d_qk 512 (MODEL1 width)
+]
+
+
+@pytest.mark.parametrize("seqlens,s_q,h_q,h_kv,d_qk,dtype,causal", DENSE_SHAPES)
+def test_dense_decode_parity(seqlens, s_q, h_q, h_kv, d_qk, dtype, causal):
+    case = DenseCase(seqlens, s_q, h_q, h_kv, d_qk=d_qk, dtype=dtype, causal=causal)
+    plan = case.plan()
+    out, lse = case.new_outputs()
+    ret_out, ret_lse = ops.dense_decode(case.q, case.kv, case.block_table, case.cache_seqlens, plan,
+                                        case.scale, causal, out=out, lse=lse)
+    assert ret_out is out and ret_lse is lse, "out=/lse= must be written in place and returned"
+    check_against_reference(case, out, lse)
+
+
+def test_dense_decode_allocates_outputs_when_not_given():
+    case = DenseCase([100, 5], 1, 16)
+    out, lse = ops.dense_decode(case.q, case.kv, case.block_table, case.cache_seqlens, case.plan(),
+                                case.scale)
+    assert out.shape == (2, 1, 16, 512) and out.dtype == case.dtype
+    assert lse.shape == (2, 16, 1) and lse.dtype == torch.float32
+    check_against_reference(case, out, lse)
+
+
+def test_one_plan_serves_every_layer_and_out_variant_does_not_allocate():
+    case = DenseCase([300, 64, 1], 1, 128)
+    plan = case.plan()
+    layers = [torch.randn_like(case.q, dtype=torch.float32).to(case.dtype) for _ in range(3)]
+    outputs = [case.new_outputs() for _ in layers]
+    before = allocations()
+    for q, (out, lse) in zip(layers, outputs):
+        ops.dense_decode(q, case.kv, case.block_table, case.cache_seqlens, plan, case.scale,
+                         out=out, lse=lse)
+    assert allocations() == before, "a decode with out=, lse= and a plan must not allocate"
+    for q, (out, lse) in zip(layers, outputs):
+        check_against_reference(case, out, lse, q=q, what="layer")
+
+
+def test_plan_sized_for_max_batch_serves_smaller_batches():
+    case = DenseCase([90, 700], 1, 64)
+    plan = ops.DecodePlan("dense", max_b=16, s_q=1, h_q=64, device="cuda").plan(case.cache_seqlens)
+    assert plan.b == 2 and plan.meta[1] == 2
+    out, lse = case.new_outputs()
+    ops.dense_decode(case.q, case.kv, case.block_table, case.cache_seqlens, plan, case.scale,
+                     out=out, lse=lse)
+    check_against_reference(case, out, lse)
+
+
+def test_stale_plan_is_rejected():
+    case = DenseCase([90, 70], 1, 16)
+    other = DenseCase([90, 70, 5], 1, 16)
+    with pytest.raises(ValueError, match="schedule: planned for b = 3, called with b = 2"):
+        ops.dense_decode(case.q, case.kv, case.block_table, case.cache_seqlens, other.plan(),
+                         case.scale)
+
+
+def test_cpu_tensors_are_rejected():
+    case = DenseCase([90, 70], 1, 16)
+    plan = case.plan()
+    with pytest.raises(ValueError, match="expected device memory"):
+        ops.dense_decode(case.q.cpu(), case.kv, case.block_table, case.cache_seqlens, plan,
+                         case.scale)
+
+
+# ----- CUDA graphs --------------------------------------------------------------------------------
+
+
+def test_cuda_graph_capture_and_replay_with_changed_lengths():
+    case = DenseCase([500, 64, 1, 250], 2, 16, causal=True)
+    plan = ops.DecodePlan("dense", max_b=case.b, s_q=2, h_q=16, device="cuda")
+    out, lse = case.new_outputs()
+    q, seqlens = case.q, case.cache_seqlens
+
+    def step():
+        plan.plan(seqlens)
+        ops.dense_decode(q, case.kv, case.block_table, seqlens, plan, case.scale, True,
+                         out=out, lse=lse)
+
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        step()  # warm-up outside capture
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        step()
+
+    max_lengths = [500, 64, 1, 250]  # the pages in the block table bound each length
+    rounds = [[500, 64, 1, 250], [1, 0, 1, 2], [37, 64, 0, 129], [499, 63, 1, 250]]
+    for r, lengths in enumerate(rounds):
+        assert all(n <= m for n, m in zip(lengths, max_lengths))
+        seqlens.copy_(torch.tensor(lengths, dtype=torch.int32))
+        q.normal_()
+        out.fill_(float("nan"))
+        lse.fill_(float("nan"))
+        before = allocations()
+        graph.replay()
+        assert allocations() == before, f"replay {r}: graph replay must not allocate"
+        check_against_reference(case, out, lse, q=q, seqlens=seqlens, what=f"replay {r}")
+
+
+# ----- torch.compile and opcheck -------------------------------------------------------------------
+
+
+def test_torch_compile_fullgraph():
+    torch._dynamo.reset()
+    case = DenseCase([300, 20], 2, 16, causal=True)
+    plan = case.plan()
+
+    def attention(q, kv, block_table, seqlens, plan):
+        out, lse = ops.dense_decode(q, kv, block_table, seqlens, plan, case.scale, True)
+        return out.float() * 2.0, lse
+
+    compiled = torch.compile(attention, fullgraph=True)
+    got_out, got_lse = compiled(case.q, case.kv, case.block_table, case.cache_seqlens, plan)
+    eager_out, eager_lse = attention(case.q, case.kv, case.block_table, case.cache_seqlens, plan)
+    torch.testing.assert_close(got_out, eager_out, atol=0, rtol=0)
+    torch.testing.assert_close(got_lse, eager_lse, atol=0, rtol=0)
+    check_against_reference(case, got_out / 2.0, got_lse, what="compiled")
+
+
+def test_opcheck_plan_and_dense_decode():
+    # No NaN poison here: opcheck compares arguments before and after a call.
+    case = DenseCase([300, 64, 1], 1, 64)
+    case.kv.nan_to_num_(0.0)
+    plan = case.plan()
+    torch.library.opcheck(
+        torch.ops.flashmla.plan_decode.default,
+        (plan.schedule, case.cache_seqlens, None, "dense", case.b, 1, 64, 1, 0, 0, plan.num_sms))
+    out, lse = (t.zero_() for t in case.new_outputs())
+    torch.library.opcheck(
+        torch.ops.flashmla.dense_decode.default,
+        (case.q, case.kv, case.block_table, case.cache_seqlens, plan.schedule, plan.meta,
+         case.scale, False, out, lse, plan.workspace))
+
+
+def reference_combine(out_partial, lse_partial):
+    lse = torch.logsumexp(lse_partial, dim=0)                     # [b, h_q, s_q]
+    weights = torch.exp(lse_partial - lse[None]).nan_to_num(0.0)  # [splits, b, h_q, s_q]
+    out = torch.einsum("xbhs,xbshd->bshd", weights, out_partial)
+    return out, lse
+
+
+def test_combine_parity_and_opcheck():
+    gen = torch.Generator().manual_seed(3)
+    splits, b, s_q, h_q = 3, 2, 2, 16
+    out_partial = torch.randn((splits, b, s_q, h_q, 512), generator=gen)
+    lse_partial = torch.randn((splits, b, h_q, s_q), generator=gen) * 3
+    lse_partial[1, 0] = float("-inf")           # an empty split
+    out_partial[1, 0] = float("nan")            # never read when its lse is -inf
+    lse_partial[:, 1, 3, 0] = float("-inf")     # a row empty in every split
+    ref_out, ref_lse = reference_combine(out_partial.nan_to_num(0.0), lse_partial)
+    out, lse = ops.combine(out_partial.cuda(), lse_partial.cuda(), out_dtype=torch.bfloat16)
+    torch.testing.assert_close(out.float().cpu(), ref_out, atol=1e-2, rtol=2e-2)
+    torch.testing.assert_close(lse.cpu(), ref_lse, atol=1e-3, rtol=1e-5)
+    out2 = torch.zeros_like(out)
+    lse2 = torch.zeros_like(lse)
+    torch.library.opcheck(torch.ops.flashmla.combine.default,
+                          (out_partial.nan_to_num(0.0).cuda(), lse_partial.cuda(), None, out2, lse2))
+
+
+# ----- streams and devices --------------------------------------------------------------------------
+
+
+def test_runs_on_the_current_stream():
+    # On a side stream: a long sleep, then new q and lengths written on that
+    # stream, then plan + decode. Launching anywhere else would read the old
+    # values before the writes land.
+    if not hasattr(torch.cuda, "_sleep"):
+        pytest.skip("torch.cuda._sleep is not available")
+    case = DenseCase([400, 100], 1, 16)
+    plan = ops.DecodePlan("dense", max_b=2, s_q=1, h_q=16, device="cuda")
+    new_q = torch.randn_like(case.q, dtype=torch.float32).to(case.dtype)
+    new_lengths = torch.tensor([17, 99], dtype=torch.int32, device="cuda")
+    out, lse = case.new_outputs()
+    torch.cuda.synchronize()
+    side = torch.cuda.Stream()
+    with torch.cuda.stream(side):
+        torch.cuda._sleep(200_000_000)  # ~0.1 s of GPU cycles
+        case.q.copy_(new_q)
+        case.cache_seqlens.copy_(new_lengths)
+        plan.plan(case.cache_seqlens)
+        ops.dense_decode(case.q, case.kv, case.block_table, case.cache_seqlens, plan, case.scale,
+                         out=out, lse=lse)
+    side.synchronize()
+    check_against_reference(case, out, lse, q=new_q, seqlens=new_lengths, what="side stream")
+
+
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two GPUs")
+def test_tensors_on_a_non_current_device():
+    torch.cuda.set_device(0)
+    case = DenseCase([300, 7], 1, 16, device="cuda:1")
+    plan = case.plan()
+    assert plan.schedule.device == torch.device("cuda:1")
+    out, lse = ops.dense_decode(case.q, case.kv, case.block_table, case.cache_seqlens, plan,
+                                case.scale)
+    assert torch.cuda.current_device() == 0, "the caller's current device must be left unchanged"
+    torch.cuda.synchronize(1)
+    check_against_reference(case, out, lse, what="device 1")
+
+
+# ----- compat -----------------------------------------------------------------------------------------
+
+
+def test_compat_dense_matches_native():
+    case = DenseCase([300, 0, 64], 2, 32, causal=True)
+    meta, none = flash_mla.get_mla_metadata()
+    assert none is None
+    out, lse = flash_mla.flash_mla_with_kvcache(case.q, case.kv, case.block_table, case.cache_seqlens,
+                                               512, meta, causal=True)
+    assert meta.have_initialized and meta.config.b == 3 and meta.config.h_q == 32
+    native_out, native_lse = ops.dense_decode(case.q, case.kv, case.block_table, case.cache_seqlens,
+                                              case.plan(), case.d_qk ** -0.5, True)
+    torch.testing.assert_close(out, native_out, atol=0, rtol=0)
+    assert lse.shape == (3, 32, 2)
+    empty = native_lse == float("-inf")
+    assert empty[1].all(), "request 1 has no keys"
+    assert (lse[empty] == float("inf")).all(), "compat returns +inf for rows with no key"
+    torch.testing.assert_close(lse[~empty], native_lse[~empty], atol=0, rtol=0)
+
+    # The same metadata serves the next layer; a different configuration is refused.
+    q2 = torch.randn_like(case.q, dtype=torch.float32).to(case.dtype)
+    out2, _ = flash_mla.flash_mla_with_kvcache(q2, case.kv, case.block_table, case.cache_seqlens,
+                                              512, meta, causal=True)
+    ref_out, _ = case.reference(q=q2)
+    torch.testing.assert_close(out2.float().cpu(), ref_out, atol=1e-2, rtol=2e-2)
+    with pytest.raises(ValueError, match="tile_scheduler_metadata: planned for"):
+        flash_mla.flash_mla_with_kvcache(case.q, case.kv, case.block_table, case.cache_seqlens,
+                                         512, meta, causal=False)
+
+
+def test_compat_default_softmax_scale_and_errors():
+    case = DenseCase([100], 1, 16)
+    meta, _ = flash_mla.get_mla_metadata()
+    out, _ = flash_mla.flash_mla_with_kvcache(case.q, case.kv, case.block_table, case.cache_seqlens,
+                                             512, meta)  # scale = 576 ** -0.5
+    ref_out, _ = case.reference()
+    torch.testing.assert_close(out.float().cpu(), ref_out, atol=1e-2, rtol=2e-2)
+    meta, _ = flash_mla.get_mla_metadata()
+    with pytest.raises(NotImplementedError, match="d_v: expected 512"):
+        flash_mla.flash_mla_with_kvcache(case.q, case.kv, case.block_table, case.cache_seqlens,
+                                         256, meta)
+
+
+# ----- operations without kernels yet ---------------------------------------------------------------
+
+
+def test_sparse_prefill_not_implemented():
+    q = torch.randn((8, 64, 576), device="cuda").to(torch.bfloat16)
+    kv = torch.randn((256, 1, 576), device="cuda").to(torch.bfloat16)
+    indices = torch.randint(0, 256, (8, 1, 128), dtype=torch.int32, device="cuda")
+    with pytest.raises(NotImplementedError, match="sparse_prefill: kernel not built"):
+        flash_mla.flash_mla_sparse_fwd(q, kv, indices, 576 ** -0.5)
+    with pytest.raises(NotImplementedError, match="sparse_prefill: kernel not built"):
+        ops.sparse_prefill(q, kv, indices, 576 ** -0.5)
+
+
+def test_sparse_decode_not_implemented():
+    b, h_q, topk = 2, 64, 128
+    q = torch.randn((b, 1, h_q, 576), device="cuda").to(torch.bfloat16)
+    kv = torch.zeros((4, PAGE, 1, 656), dtype=torch.uint8, device="cuda")
+    if hasattr(torch, "float8_e4m3fn"):
+        kv = kv.view(torch.float8_e4m3fn)
+    indices = torch.randint(0, 4 * PAGE, (b, 1, topk), dtype=torch.int32, device="cuda")
+    plan = ops.DecodePlan("sparse", max_b=b, s_q=1, h_q=h_q, topk=topk, device="cuda").plan(b=b)
+    with pytest.raises(NotImplementedError, match="sparse_decode: kernel not built"):
+        ops.sparse_decode(q, kv, indices, plan, 576 ** -0.5)
+    meta, _ = flash_mla.get_mla_metadata()
+    with pytest.raises(NotImplementedError, match="sparse_decode: kernel not built"):
+        flash_mla.flash_mla_with_kvcache(q, kv, None, None, 512, meta, is_fp8_kvcache=True,
+                                         indices=indices)
