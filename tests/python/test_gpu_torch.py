@@ -408,3 +408,13 @@ def test_sparse_decode_not_implemented():
     with pytest.raises(NotImplementedError, match="sparse_decode: kernel not built"):
         flash_mla.flash_mla_with_kvcache(q, kv, None, None, 512, meta, is_fp8_kvcache=True,
                                          indices=indices)
+
+
+def test_flashmla_style_script_runs_unchanged():
+    # python/examples/flashmla_style_decode.py is a FlashMLA program with its import changed.
+    import pathlib
+    import runpy
+
+    script = pathlib.Path(__file__).resolve().parents[2] / "python" / "examples" / "flashmla_style_decode.py"
+    namespace = runpy.run_path(str(script))
+    assert namespace["main"]() == 0
