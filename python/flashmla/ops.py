@@ -58,6 +58,11 @@ def _dl(tensor: Optional[Tensor]):
         return None
     if tensor.requires_grad:
         tensor = tensor.detach()
+    if tensor.is_cuda:
+        # torch exports a CUDA tensor only while its device is current
+        # (BufferError otherwise); the library itself runs on the device of q.
+        with torch.cuda.device(tensor.device):
+            return tensor.__dlpack__(stream=-1)
     return tensor.__dlpack__(stream=-1)
 
 
