@@ -143,11 +143,20 @@ TEST(GpuRun, RunsOnTheDeviceOfQAndRestoresTheCurrentDevice) {
   DenseDecodeBuffers buffers;
   FLASHMLA_ASSERT_CUDA(cudaSetDevice(1));
   ASSERT_TRUE(buffers.allocate(a));
+  ASSERT_TRUE(buffers.plan_empty_batch(a));
+  FLASHMLA_ASSERT_CUDA(buffers.out.fill_bytes(0xFF));
+  FLASHMLA_ASSERT_CUDA(cudaDeviceSynchronize());
   FLASHMLA_ASSERT_CUDA(cudaSetDevice(0));
-  EXPECT_TRUE(is_not_supported(
-      run(a, buffers.workspace.get(), int64_t(buffers.workspace.bytes()), nullptr),
-      "dense_decode: kernel not built yet"));
+  // Device 0 is current, every tensor lives on device 1: the call runs there.
+  const Status status = run(a, buffers.workspace.get(), int64_t(buffers.workspace.bytes()), nullptr);
+  EXPECT_TRUE(is_ok(status)) << status.what();
   EXPECT_EQ(current_device(), 0);
+  FLASHMLA_ASSERT_CUDA(cudaSetDevice(1));
+  FLASHMLA_ASSERT_CUDA(cudaDeviceSynchronize());
+  std::vector<uint16_t> out(buffers.out.bytes() / 2);
+  FLASHMLA_ASSERT_CUDA(buffers.out.download(out));
+  for (uint16_t v : out) ASSERT_EQ(v, 0) << "out of the empty batch, written on device 1";
+  FLASHMLA_ASSERT_CUDA(cudaSetDevice(0));
 }
 
 TEST(GpuRun, TensorsOnTwoDevicesAreInvalid) {
