@@ -139,6 +139,29 @@ void run_released(const Args& args, const ArrayView& workspace, uintptr_t stream
   raise_if_error(status);
 }
 
+// out [b, s_q, h_q, d_v] and lse [b, h_q, s_q] fp32 of a decode call (dense
+// or sparse: their Args name these fields alike); out's dtype is the
+// caller's check.
+template <typename DecodeArgs>
+void bind_decode_outputs(DecodeArgs& a, const ArrayView& out, const ArrayView& lse) {
+  expect_extent(out, 0, a.b, "b of q");
+  expect_extent(out, 1, a.s_q, "s_q of q");
+  expect_extent(out, 2, a.h_q, "h_q of q");
+  a.d_v = out.shape[3];
+  a.out = const_cast<void*>(out.data);
+  a.stride_out_b = out.strides[0];
+  a.stride_out_s = out.strides[1];
+  a.stride_out_h = out.strides[2];
+
+  expect_dtype(lse, dtype_of(lse) == DType::kFloat32, "float32");
+  expect_extent(lse, 0, a.b, "b of q");
+  expect_extent(lse, 1, a.h_q, "h_q of q");
+  expect_extent(lse, 2, a.s_q, "s_q of q");
+  a.lse = static_cast<float*>(const_cast<void*>(lse.data));
+  a.stride_lse_b = lse.strides[0];
+  a.stride_lse_h = lse.strides[1];
+}
+
 ArrayView optional_view(const char* name, const std::optional<InArray>& array, int ndim,
                         const char* dims) {
   return array ? view_of(name, *array, ndim, dims) : absent(name);
@@ -288,22 +311,7 @@ void dense_decode(const InArray& q_array, const InArray& kv_array, const InArray
   a.causal = causal;
 
   expect_dtype(out, out.dtype == q.dtype, (q_dtype + " (the dtype of q)").c_str());
-  expect_extent(out, 0, a.b, "b of q");
-  expect_extent(out, 1, a.s_q, "s_q of q");
-  expect_extent(out, 2, a.h_q, "h_q of q");
-  a.d_v = out.shape[3];
-  a.out = const_cast<void*>(out.data);
-  a.stride_out_b = out.strides[0];
-  a.stride_out_s = out.strides[1];
-  a.stride_out_h = out.strides[2];
-
-  expect_dtype(lse, dtype_of(lse) == DType::kFloat32, "float32");
-  expect_extent(lse, 0, a.b, "b of q");
-  expect_extent(lse, 1, a.h_q, "h_q of q");
-  expect_extent(lse, 2, a.s_q, "s_q of q");
-  a.lse = static_cast<float*>(const_cast<void*>(lse.data));
-  a.stride_lse_b = lse.strides[0];
-  a.stride_lse_h = lse.strides[1];
+  bind_decode_outputs(a, out, lse);
 
   raise_if_error(validate(a));
   expect_workspace(workspace, workspace_size(a));
@@ -422,22 +430,7 @@ void sparse_decode(const InArray& q_array, const InArray& kv_array, const InArra
   a.softmax_scale = float(softmax_scale);
 
   expect_dtype(out, dtype_of(out) == DType::kBFloat16, "bfloat16");
-  expect_extent(out, 0, a.b, "b of q");
-  expect_extent(out, 1, a.s_q, "s_q of q");
-  expect_extent(out, 2, a.h_q, "h_q of q");
-  a.d_v = out.shape[3];
-  a.out = const_cast<void*>(out.data);
-  a.stride_out_b = out.strides[0];
-  a.stride_out_s = out.strides[1];
-  a.stride_out_h = out.strides[2];
-
-  expect_dtype(lse, dtype_of(lse) == DType::kFloat32, "float32");
-  expect_extent(lse, 0, a.b, "b of q");
-  expect_extent(lse, 1, a.h_q, "h_q of q");
-  expect_extent(lse, 2, a.s_q, "s_q of q");
-  a.lse = static_cast<float*>(const_cast<void*>(lse.data));
-  a.stride_lse_b = lse.strides[0];
-  a.stride_lse_h = lse.strides[1];
+  bind_decode_outputs(a, out, lse);
 
   raise_if_error(validate(a));
   expect_workspace(workspace, workspace_size(a));
