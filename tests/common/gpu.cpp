@@ -19,6 +19,28 @@ bool gpu_available() {
   return available;
 }
 
+int32_t device_sm_count() {
+  int device = 0;
+  int count = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return count;
+}
+
+Stream::Stream() {
+  if (cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking) != cudaSuccess) {
+    cudaGetLastError();
+    stream_ = nullptr;
+  }
+}
+
+Stream::~Stream() {
+  if (stream_ != nullptr) cudaStreamDestroy(stream_);
+}
+
 bool DeviceBuffer::allocate(size_t bytes) {
   release();
   if (cudaMalloc(&ptr_, bytes) != cudaSuccess) {

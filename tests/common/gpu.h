@@ -29,6 +29,24 @@ bool gpu_available();
     ASSERT_EQ(flashmla_err_, cudaSuccess) << #expr << ": " << cudaGetErrorString(flashmla_err_); \
   } while (0)
 
+// Multiprocessor count of the current device (0 when unknown).
+int32_t device_sm_count();
+
+// RAII CUDA stream, non-blocking, so a library that launches on the legacy
+// default stream instead of the caller's is not silently ordered.
+class Stream {
+ public:
+  Stream();
+  ~Stream();
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
+  cudaStream_t get() const { return stream_; }
+  bool ok() const { return stream_ != nullptr; }
+
+ private:
+  cudaStream_t stream_ = nullptr;
+};
+
 // Owns `bytes` of device memory. Copies are explicit.
 class DeviceBuffer {
  public:

@@ -11,43 +11,12 @@
 #include <utility>
 
 #include "common/compare.h"
+#include "common/reference_time.h"
 #include "common/strided.h"
 #include "flashmla_ref/reference.h"
 
 namespace flashmla::test {
 namespace {
-
-// Reference time, per test (recorded as the property "reference_seconds")
-// and for the whole binary (printed at the end).
-double g_total_reference_seconds = 0.0;
-const ::testing::TestInfo* g_timed_test = nullptr;
-double g_test_reference_seconds = 0.0;
-
-class ReferenceTimeReport : public ::testing::Environment {
- public:
-  void TearDown() override {
-    if (g_total_reference_seconds > 0.0) {
-      std::printf("[ dense decode ] CPU reference time, all tests: %.1f s\n", g_total_reference_seconds);
-    }
-  }
-};
-::testing::Environment* const g_reference_time_report =
-    ::testing::AddGlobalTestEnvironment(new ReferenceTimeReport);
-
-void add_reference_time(double seconds) {
-  const ::testing::TestInfo* test = ::testing::UnitTest::GetInstance()->current_test_info();
-  if (test != g_timed_test) {
-    g_timed_test = test;
-    g_test_reference_seconds = 0.0;
-  }
-  g_test_reference_seconds += seconds;
-  g_total_reference_seconds += seconds;
-  if (test != nullptr) {
-    char text[32];
-    std::snprintf(text, sizeof(text), "%.2f", g_test_reference_seconds);
-    ::testing::Test::RecordProperty("reference_seconds", text);
-  }
-}
 
 std::vector<double> logical(const StridedView& view, const void* data) { return gather(view, data); }
 
@@ -85,103 +54,6 @@ std::vector<int32_t> mixed_lengths(int64_t b, int32_t lo, int32_t hi, uint64_t s
     for (int64_t k = 0; k < n; ++k) lengths[size_t(k * b / n)] = boundaries[k];
   }
   return lengths;
-}
-
-Stream::Stream() {
-  if (cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking) != cudaSuccess) {
-    cudaGetLastError();
-    stream_ = nullptr;
-  }
-}
-
-Stream::~Stream() {
-  if (stream_ != nullptr) cudaStreamDestroy(stream_);
-}
-
-int32_t device_sm_count() {
-  int device = 0;
-  int count = 0;
-  if (cudaGetDevice(&device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) {
-    cudaGetLastError();
-    return 0;
-  }
-  return count;
-}
-
-void prepare_plan(DenseDecodeArgs& args, int32_t num_sms, DensePlan* plan) {
-  const int32_t sms = num_sms > 0 ? num_sms : device_sm_count();
-  ASSERT_GT(sms, 0) << "no SM count";
-  PlanDecodeArgs& p = plan->plan;
-  p = PlanDecodeArgs{};
-  p.kind = DecodeKind::kDense;
-  p.b = args.b;
-  p.s_q = args.s_q;
-  p.h_q = args.h_q;
-  p.h_kv = args.h_kv;
-  p.lengths = args.cache_seqlens;
-  p.num_sms = sms;
-  const int64_t schedule_bytes = workspace_size(p);
-  ASSERT_GE(schedule_bytes, 0);
-  ASSERT_TRUE(plan->schedule_buffer.allocate(size_t(std::max<int64_t>(schedule_bytes, 16))))
-      << "cudaMalloc of the schedule (" << schedule_bytes << " bytes)";
-  FLASHMLA_ASSERT_CUDA(plan->schedule_buffer.fill_bytes(0xCD));  // stale garbage
-  p.schedule = plan->schedule_buffer.get();
-  const Status plan_valid = validate(p);
-  ASSERT_TRUE(plan_valid.ok()) << "plan_decode: " << plan_valid.what();
-  plan->schedule = describe_schedule(p);
-  args.schedule = plan->schedule;
-  plan->workspace_bytes = workspace_size(args);
-  ASSERT_GE(plan->workspace_bytes, 0);
-  if (plan->workspace_bytes > 0) {
-    ASSERT_TRUE(plan->workspace.allocate(size_t(plan->workspace_bytes)))
-        << "cudaMalloc of the workspace (" << plan->workspace_bytes << " bytes)";
-    // Partials the kernel does not write must never be read: NaN them.
-    FLASHMLA_ASSERT_CUDA(plan->workspace.fill_bytes(0xFF));
-  }
-  const Status valid = validate(args);
-  ASSERT_TRUE(valid.ok()) << "dense_decode: " << valid.what();
-  // The uploads and fills so far ran on the legacy default stream (cudaMemcpy
-  // from pageable memory and cudaMemset may return before they finish), and
-  // the tests launch on non-blocking streams: finish them first.
-  FLASHMLA_ASSERT_CUDA(cudaDeviceSynchronize());
-}
-
-std::string enqueue_plan_and_decode(const DenseDecodeArgs& args, const DensePlan& plan, cudaStream_t stream) {
-  const Status planned = run(plan.plan, nullptr, 0, stream);
-  if (!planned.ok()) {
-    return std::string("plan_decode: ") + to_string(planned.code) + ": " + planned.what();
-  }
-  const Status decoded = run(args, plan.workspace.get(), plan.workspace_bytes, stream);
-  if (!decoded.ok()) {
-    return std::string("dense_decode: ") + to_string(decoded.code) + ": " + decoded.what();
-  }
-  return "";
-}
-
-void poison_outputs(const DeviceMirror<DenseDecodeArgs>& mirror, cudaStream_t stream) {
-  FLASHMLA_ASSERT_CUDA(cudaMemsetAsync(mirror.out, 0xFF, mirror.host_shape.out.size() * sizeof(uint16_t), stream));
-  FLASHMLA_ASSERT_CUDA(cudaMemsetAsync(mirror.lse, 0xFF, mirror.host_shape.lse.size() * sizeof(float), stream));
-}
-
-void download_outputs(const DeviceMirror<DenseDecodeArgs>& mirror, HostOutputs* got) {
-  *got = mirror.host_shape;
-  FLASHMLA_ASSERT_CUDA(mirror.arena.download_bytes(mirror.out, got->out.data(), got->out.size() * sizeof(uint16_t)));
-  FLASHMLA_ASSERT_CUDA(mirror.arena.download_bytes(mirror.lse, got->lse.data(), got->lse.size() * sizeof(float)));
-}
-
-void plan_and_run(DeviceMirror<DenseDecodeArgs>& mirror, int32_t num_sms, HostOutputs* got, DensePlan* plan_out) {
-  DensePlan local;
-  DensePlan& plan = plan_out != nullptr ? *plan_out : local;
-  ASSERT_NO_FATAL_FAILURE(prepare_plan(mirror.args, num_sms, &plan));
-  Stream stream;
-  ASSERT_TRUE(stream.ok()) << "cudaStreamCreate failed";
-  ASSERT_NO_FATAL_FAILURE(poison_outputs(mirror, stream.get()));
-  const std::string error = enqueue_plan_and_decode(mirror.args, plan, stream.get());
-  ASSERT_TRUE(error.empty()) << error;
-  FLASHMLA_ASSERT_CUDA(cudaStreamSynchronize(stream.get()));
-  FLASHMLA_ASSERT_CUDA(cudaGetLastError());
-  ASSERT_NO_FATAL_FAILURE(download_outputs(mirror, got));
 }
 
 void reference_outputs(const DenseDecodeProblem& problem, HostOutputs* expected) {

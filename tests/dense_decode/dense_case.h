@@ -21,6 +21,7 @@
 #include <cuda_runtime_api.h>
 #include <gtest/gtest.h>
 
+#include "common/decode_run.h"
 #include "common/device_mirror.h"
 #include "common/gpu.h"
 #include "common/outputs.h"
@@ -54,57 +55,6 @@ DenseDecodeConfig dense_config(int64_t b, int64_t s_q, int64_t h_q, int64_t h_kv
 // and 140 planted at spread positions (as many as fit, when with_boundaries).
 std::vector<int32_t> mixed_lengths(int64_t b, int32_t lo, int32_t hi, uint64_t seed,
                                    bool with_boundaries = true);
-
-// RAII CUDA stream (non-blocking, so a library that launches on the legacy
-// default stream instead of the caller's is not silently ordered).
-class Stream {
- public:
-  Stream();
-  ~Stream();
-  Stream(const Stream&) = delete;
-  Stream& operator=(const Stream&) = delete;
-  cudaStream_t get() const { return stream_; }
-  bool ok() const { return stream_ != nullptr; }
-
- private:
-  cudaStream_t stream_ = nullptr;
-};
-
-// Multiprocessor count of the current device.
-int32_t device_sm_count();
-
-// A plan_decode on the device and the buffers dense_decode needs with it.
-struct DensePlan {
-  PlanDecodeArgs plan;      // device lengths, device schedule
-  DecodeSchedule schedule;  // describe_schedule(plan)
-  DeviceBuffer schedule_buffer;
-  DeviceBuffer workspace;
-  int64_t workspace_bytes = 0;
-};
-
-// Allocates the schedule (poisoned with 0xCD) for `args` (device pointers)
-// planned for `num_sms` SMs (0: the device's count), sets args.schedule,
-// and allocates workspace_size(args) bytes. Launches nothing.
-void prepare_plan(DenseDecodeArgs& args, int32_t num_sms, DensePlan* plan);
-
-// Enqueues plan_decode then dense_decode on `stream` (no synchronization):
-// exactly what an engine captures in a CUDA graph. Returns "" on success,
-// else which call failed and why (no gtest assertion, so a caller in the
-// middle of a stream capture can end the capture first).
-std::string enqueue_plan_and_decode(const DenseDecodeArgs& args, const DensePlan& plan,
-                                    cudaStream_t stream);
-
-// Poisons (0xFF, NaN) the whole out and lse buffers of a mirror, padding
-// included, on `stream`.
-void poison_outputs(const DeviceMirror<DenseDecodeArgs>& mirror, cudaStream_t stream);
-
-// Copies the mirror's out and lse (whole buffers, padding included) to the
-// host, checking every copy.
-void download_outputs(const DeviceMirror<DenseDecodeArgs>& mirror, HostOutputs* got);
-
-// prepare_plan + poison + enqueue + synchronize + download into *got.
-void plan_and_run(DeviceMirror<DenseDecodeArgs>& mirror, int32_t num_sms, HostOutputs* got,
-                  DensePlan* plan_out = nullptr);
 
 // The CPU reference on the problem's host data (timed into the test's
 // "reference_seconds" property).

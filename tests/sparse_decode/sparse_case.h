@@ -23,6 +23,7 @@
 #include <cuda_runtime_api.h>
 #include <gtest/gtest.h>
 
+#include "common/decode_run.h"
 #include "common/device_mirror.h"
 #include "common/gpu.h"
 #include "common/outputs.h"
@@ -73,59 +74,6 @@ void make_main_indices_all_invalid(SparseDecodeProblem& problem);
 
 // The problem of a case: make_sparse_case_problem, then main_all_invalid.
 SparseDecodeProblem make_case_problem(const SparseCase& c);
-
-// RAII CUDA stream (non-blocking, so a library that launches on the legacy
-// default stream instead of the caller's is not silently ordered).
-class Stream {
- public:
-  Stream();
-  ~Stream();
-  Stream(const Stream&) = delete;
-  Stream& operator=(const Stream&) = delete;
-  cudaStream_t get() const { return stream_; }
-  bool ok() const { return stream_ != nullptr; }
-
- private:
-  cudaStream_t stream_ = nullptr;
-};
-
-// Multiprocessor count of the current device (0 when unknown).
-int32_t device_sm_count();
-
-// The host-side plan arguments for a sparse_decode call: kind kSparse, the
-// shapes, lengths = args.topk_length (nullptr when absent), topk, extra_topk,
-// extra_lengths = args.extra_topk_length. Schedule left null.
-PlanDecodeArgs sparse_plan_args(const SparseDecodeArgs& args, int32_t num_sms);
-
-// A plan_decode on the device and the buffers sparse_decode needs with it.
-struct SparsePlan {
-  PlanDecodeArgs plan;      // device lengths, device schedule
-  DecodeSchedule schedule;  // describe_schedule(plan)
-  DeviceBuffer schedule_buffer;
-  DeviceBuffer workspace;
-  int64_t workspace_bytes = 0;
-};
-
-// Allocates the schedule (poisoned with 0xCD) for `args` (device pointers)
-// planned for `num_sms` SMs (0: the device's count), sets args.schedule,
-// allocates workspace_size(args) bytes (poisoned with 0xFF), and checks that
-// validate() accepts both calls. Launches nothing.
-void prepare_plan(SparseDecodeArgs& args, int32_t num_sms, SparsePlan* plan);
-
-// Enqueues plan_decode then sparse_decode on `stream` (no synchronization).
-// Returns "" on success, else which call failed and its status.
-std::string enqueue_plan_and_decode(const SparseDecodeArgs& args, const SparsePlan& plan,
-                                    cudaStream_t stream);
-
-// Poisons (0xFF, NaN) the whole out and lse buffers, padding included.
-void poison_outputs(const DeviceMirror<SparseDecodeArgs>& mirror, cudaStream_t stream);
-
-// Copies the mirror's out and lse (whole buffers) to the host.
-void download_outputs(const DeviceMirror<SparseDecodeArgs>& mirror, HostOutputs* got);
-
-// prepare_plan + poison + enqueue + synchronize + download into *got.
-void plan_and_run(DeviceMirror<SparseDecodeArgs>& mirror, int32_t num_sms, HostOutputs* got,
-                  SparsePlan* plan_out = nullptr);
 
 // The CPU reference on the problem's host data (timed into the test's
 // "reference_seconds" property).

@@ -91,7 +91,7 @@ TEST(GpuSparsePrefill, EmptyQueryIsANoOp) {
   ASSERT_TRUE(mirror.ok()) << mirror.error();
   SparsePrefillArgs args = mirror.args;
   args.s_q = 0;
-  PrefillStream stream;
+  Stream stream;
   ASSERT_TRUE(stream.ok());
   FLASHMLA_ASSERT_CUDA(cudaDeviceSynchronize());
   const Status status = run(args, nullptr, 0, stream.get());

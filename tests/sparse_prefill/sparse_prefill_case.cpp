@@ -13,6 +13,7 @@
 
 #include "common/compare.h"
 #include "common/random_values.h"
+#include "common/reference_time.h"
 #include "common/strided.h"
 #include "flashmla_ref/reference.h"
 
@@ -20,38 +21,6 @@ namespace flashmla::test {
 namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
-
-// Reference time for the whole binary (printed at the end) and per test
-// (the property "reference_seconds").
-double g_total_reference_seconds = 0.0;
-const ::testing::TestInfo* g_timed_test = nullptr;
-double g_test_reference_seconds = 0.0;
-
-class ReferenceTimeReport : public ::testing::Environment {
- public:
-  void TearDown() override {
-    if (g_total_reference_seconds > 0.0) {
-      std::printf("[ sparse prefill ] CPU reference time, all tests: %.1f s\n", g_total_reference_seconds);
-    }
-  }
-};
-::testing::Environment* const g_reference_time_report =
-    ::testing::AddGlobalTestEnvironment(new ReferenceTimeReport);
-
-void add_reference_time(double seconds) {
-  const ::testing::TestInfo* test = ::testing::UnitTest::GetInstance()->current_test_info();
-  if (test != g_timed_test) {
-    g_timed_test = test;
-    g_test_reference_seconds = 0.0;
-  }
-  g_test_reference_seconds += seconds;
-  g_total_reference_seconds += seconds;
-  if (test != nullptr) {
-    char text[32];
-    std::snprintf(text, sizeof(text), "%.2f", g_test_reference_seconds);
-    ::testing::Test::RecordProperty("reference_seconds", text);
-  }
-}
 
 void timed_reference(const SparsePrefillArgs& args) {
   const auto start = std::chrono::steady_clock::now();
@@ -115,17 +84,6 @@ std::vector<float> mixed_sinks(int64_t h_q) {
   return sinks;
 }
 
-PrefillStream::PrefillStream() {
-  if (cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking) != cudaSuccess) {
-    cudaGetLastError();
-    stream_ = nullptr;
-  }
-}
-
-PrefillStream::~PrefillStream() {
-  if (stream_ != nullptr) cudaStreamDestroy(stream_);
-}
-
 void poison_outputs(const DeviceMirror<SparsePrefillArgs>& mirror, cudaStream_t stream) {
   FLASHMLA_ASSERT_CUDA(cudaMemsetAsync(mirror.out, 0xFF, mirror.host_shape.out.size() * sizeof(uint16_t), stream));
   FLASHMLA_ASSERT_CUDA(
@@ -152,7 +110,7 @@ void run_on_gpu(const DeviceMirror<SparsePrefillArgs>& mirror, HostOutputs* got)
                                                              << " bytes)";
     FLASHMLA_ASSERT_CUDA(workspace.fill_bytes(0xFF));  // scratch the kernel does not write must not be read
   }
-  PrefillStream stream;
+  Stream stream;
   ASSERT_TRUE(stream.ok()) << "cudaStreamCreate failed";
   // Uploads ran on the legacy default stream; the test's stream is
   // non-blocking: finish them first.

@@ -57,21 +57,6 @@ std::vector<int32_t> mixed_topk_lengths(int64_t s_q, int64_t topk, uint64_t seed
 // lse) and +inf.
 std::vector<float> mixed_sinks(int64_t h_q);
 
-// RAII non-blocking CUDA stream (a library launching on the legacy default
-// stream instead of the caller's is not silently ordered).
-class PrefillStream {
- public:
-  PrefillStream();
-  ~PrefillStream();
-  PrefillStream(const PrefillStream&) = delete;
-  PrefillStream& operator=(const PrefillStream&) = delete;
-  cudaStream_t get() const { return stream_; }
-  bool ok() const { return stream_ != nullptr; }
-
- private:
-  cudaStream_t stream_ = nullptr;
-};
-
 // Poisons (0xFF, NaN) out, max_logits and lse of a mirror, padding
 // included, on `stream`.
 void poison_outputs(const DeviceMirror<SparsePrefillArgs>& mirror, cudaStream_t stream);

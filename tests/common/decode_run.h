@@ -1,0 +1,71 @@
+// Running a decode operation the way an engine does, for the GPU tests of
+// dense and sparse decode: plan_decode on the device into a poisoned
+// schedule, a poisoned workspace, outputs poisoned with NaN, both calls on a
+// non-blocking stream, then the whole out and lse buffers back.
+//
+// Every function that asserts returns void: call it through
+// ASSERT_NO_FATAL_FAILURE so a failure stops the test.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <cuda_runtime_api.h>
+
+#include "common/device_mirror.h"
+#include "common/gpu.h"
+#include "common/outputs.h"
+#include "flashmla/flashmla.h"
+
+namespace flashmla::test {
+
+// The host-side plan arguments of a call (kind, shapes, device lengths;
+// schedule left null) for `num_sms` SMs. Sparse: lengths = topk_length
+// (nullptr when absent), topk, and extra_topk / extra_lengths when the extra
+// cache is present.
+PlanDecodeArgs dense_plan_args(const DenseDecodeArgs& args, int32_t num_sms);
+PlanDecodeArgs sparse_plan_args(const SparseDecodeArgs& args, int32_t num_sms);
+
+// A plan_decode on the device and the buffers the decode call needs with it.
+template <typename Args>
+struct DecodePlan {
+  PlanDecodeArgs plan;      // device lengths, device schedule
+  DecodeSchedule schedule;  // describe_schedule(plan)
+  DeviceBuffer schedule_buffer;
+  DeviceBuffer workspace;
+  int64_t workspace_bytes = 0;
+};
+using DensePlan = DecodePlan<DenseDecodeArgs>;
+using SparsePlan = DecodePlan<SparseDecodeArgs>;
+
+// Allocates the schedule (poisoned with 0xCD) for `args` (device pointers)
+// planned for `num_sms` SMs (0: the device's count), sets args.schedule,
+// allocates workspace_size(args) bytes (poisoned with 0xFF), and checks that
+// validate() accepts both calls. Launches nothing.
+void prepare_plan(DenseDecodeArgs& args, int32_t num_sms, DensePlan* plan);
+void prepare_plan(SparseDecodeArgs& args, int32_t num_sms, SparsePlan* plan);
+
+// Enqueues plan_decode then the decode call on `stream` (no
+// synchronization): exactly what an engine captures in a CUDA graph. Returns
+// "" on success, else which call failed and why (no gtest assertion, so a
+// caller in the middle of a stream capture can end the capture first).
+std::string enqueue_plan_and_decode(const DenseDecodeArgs& args, const DensePlan& plan, cudaStream_t stream);
+std::string enqueue_plan_and_decode(const SparseDecodeArgs& args, const SparsePlan& plan, cudaStream_t stream);
+
+// Poisons (0xFF, NaN) the whole out and lse buffers of a mirror, padding
+// included, on `stream`.
+void poison_outputs(const DeviceMirror<DenseDecodeArgs>& mirror, cudaStream_t stream);
+void poison_outputs(const DeviceMirror<SparseDecodeArgs>& mirror, cudaStream_t stream);
+
+// Copies the mirror's out and lse (whole buffers, padding included) to the
+// host, checking every copy.
+void download_outputs(const DeviceMirror<DenseDecodeArgs>& mirror, HostOutputs* got);
+void download_outputs(const DeviceMirror<SparseDecodeArgs>& mirror, HostOutputs* got);
+
+// prepare_plan + poison + enqueue + synchronize + download into *got.
+void plan_and_run(DeviceMirror<DenseDecodeArgs>& mirror, int32_t num_sms, HostOutputs* got,
+                  DensePlan* plan_out = nullptr);
+void plan_and_run(DeviceMirror<SparseDecodeArgs>& mirror, int32_t num_sms, HostOutputs* got,
+                  SparsePlan* plan_out = nullptr);
+
+}  // namespace flashmla::test
