@@ -294,40 +294,27 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
     device::named_barrier_sync(kBarPReady, Cfg::kConsumerThreads);
   };
 
-  if (num_blocks > 0) {
+  // Lockstep per block: Q K^T, softmax, P V, release. While the consumers
+  // compute on one stage, the producer gathers the next block into the
+  // other: a whole block of lookahead for the gather.
+  for (int32_t n = 0; n < num_blocks; ++n) {
+    const int stage = n % Cfg::kStages;
     float rescale[2];
-    issue_qk(0, 0);
+    issue_qk(n, stage);
     warpgroup_wait<0>();
     warpgroup_fence_operand(tSrS);
-    softmax(0, 0, rescale);  // O is still 0: nothing to rescale
-    store_p(0);
-    // Steady state: block n's Q K^T and block n-1's P V are issued together;
-    // the softmax of block n runs while P V (n - 1) is on the tensor cores.
-    for (int32_t n = 1; n < num_blocks; ++n) {
-      const int stage = n % Cfg::kStages;
-      const int prev_stage = (n - 1) % Cfg::kStages;
-      issue_qk(n, stage);
-      issue_pv(prev_stage);
-      warpgroup_wait<1>();
-      warpgroup_fence_operand(tSrS);
-      softmax(n, stage, rescale);
-      // P V (n - 1) must finish before O is rescaled and its stage refilled.
-      warpgroup_wait<0>();
-      warpgroup_fence_operand(tOrO);
-      if (tid_wg == 0) device::mbarrier_arrive(&smem.k_empty[prev_stage]);
-      // Once a row's max settles (most blocks), its rescale is exactly 1:
-      // skip the 128 multiplies when the whole warp can.
-      if (__any_sync(0xffffffffu, rescale[0] != 1.f || rescale[1] != 1.f)) {
-        CUTE_UNROLL
-        for (int i = 0; i < 128; ++i) tOrO(i) *= rescale[(i / 2) % 2];
-      }
-      store_p(stage);
+    softmax(n, stage, rescale);
+    // Once a row's max settles (most blocks), its rescale is exactly 1:
+    // skip the 128 multiplies when the whole warp can (block 0: O is 0).
+    if (n > 0 && __any_sync(0xffffffffu, rescale[0] != 1.f || rescale[1] != 1.f)) {
+      CUTE_UNROLL
+      for (int i = 0; i < 128; ++i) tOrO(i) *= rescale[(i / 2) % 2];
     }
-    const int last_stage = (num_blocks - 1) % Cfg::kStages;
-    issue_pv(last_stage);
+    store_p(stage);
+    issue_pv(stage);
     warpgroup_wait<0>();
     warpgroup_fence_operand(tOrO);
-    if (tid_wg == 0) device::mbarrier_arrive(&smem.k_empty[last_stage]);
+    if (tid_wg == 0) device::mbarrier_arrive(&smem.k_empty[stage]);
   }
 
   // Row sums: the quad's columns, then the other warpgroup's half.
