@@ -222,11 +222,9 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
   }
 
   // S = Q K_half^T for keys [32 wg, 32 wg + 32) of the block in `stage`.
-  auto wait_block = [&](int32_t n, int stage) {
+  auto issue_qk = [&](int32_t n, int stage) {
     device::mbarrier_wait_parity(&smem.k_full[stage], (n / Cfg::kStages) & 1);
     device::fence_proxy_async_shared_cta();  // cp.async wrote the stage through the generic proxy
-  };
-  auto issue_qk = [&](int32_t n, int stage) {
     Tensor sKw = local_tile(sK(_, _, stage), Shape<Int<kHalfN>, Int<Cfg::kDimQK>>{}, make_coord(wg, _0{}));
     Tensor tSrK = thr_qk.partition_fragment_B(sKw);
     gemm_ss(mma_qk, tSrQ, tSrK, tSrS, /*zero_init=*/true);
@@ -296,42 +294,27 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
     device::named_barrier_sync(kBarPReady, Cfg::kConsumerThreads);
   };
 
-  if (num_blocks > 0) {
+  // Lockstep per block: Q K^T, softmax, P V, release. While the consumers
+  // compute on one stage, the producer gathers the next block into the
+  // other: a whole block of lookahead for the gather.
+  for (int32_t n = 0; n < num_blocks; ++n) {
+    const int stage = n % Cfg::kStages;
     float rescale[2];
-    wait_block(0, 0);
-    issue_qk(0, 0);
+    issue_qk(n, stage);
     warpgroup_wait<0>();
     warpgroup_fence_operand(tSrS);
-    softmax(0, 0, rescale);  // O is still 0: nothing to rescale
-    store_p(0);
-    // Steady state: P V (n - 1) then Q K^T (n) back to back on the tensor
-    // cores; stage n - 1 is released as soon as its P V is done, so the
-    // producer gathers block n + 1 during Q K^T (n) and the softmax.
-    for (int32_t n = 1; n < num_blocks; ++n) {
-      const int stage = n % Cfg::kStages;
-      const int prev_stage = (n - 1) % Cfg::kStages;
-      wait_block(n, stage);
-      issue_pv(prev_stage);
-      issue_qk(n, stage);
-      warpgroup_wait<1>();
-      warpgroup_fence_operand(tOrO);
-      if (tid_wg == 0) device::mbarrier_arrive(&smem.k_empty[prev_stage]);
-      warpgroup_wait<0>();
-      warpgroup_fence_operand(tSrS);
-      softmax(n, stage, rescale);
-      // Once a row's max settles (most blocks), its rescale is exactly 1:
-      // skip the 128 multiplies when the whole warp can.
-      if (__any_sync(0xffffffffu, rescale[0] != 1.f || rescale[1] != 1.f)) {
-        CUTE_UNROLL
-        for (int i = 0; i < 128; ++i) tOrO(i) *= rescale[(i / 2) % 2];
-      }
-      store_p(stage);
+    softmax(n, stage, rescale);
+    // Once a row's max settles (most blocks), its rescale is exactly 1:
+    // skip the 128 multiplies when the whole warp can (block 0: O is 0).
+    if (n > 0 && __any_sync(0xffffffffu, rescale[0] != 1.f || rescale[1] != 1.f)) {
+      CUTE_UNROLL
+      for (int i = 0; i < 128; ++i) tOrO(i) *= rescale[(i / 2) % 2];
     }
-    const int last_stage = (num_blocks - 1) % Cfg::kStages;
-    issue_pv(last_stage);
+    store_p(stage);
+    issue_pv(stage);
     warpgroup_wait<0>();
     warpgroup_fence_operand(tOrO);
-    if (tid_wg == 0) device::mbarrier_arrive(&smem.k_empty[last_stage]);
+    if (tid_wg == 0) device::mbarrier_arrive(&smem.k_empty[stage]);
   }
 
   // Row sums: the quad's columns, then the other warpgroup's half.
