@@ -1,7 +1,7 @@
 // Sparse MLA prefill: one CTA per (query token, group of 64 heads). A
 // producer warpgroup gathers the token's selected KV rows with cp.async, two
-// consumer warpgroups compute Q K^T, the online softmax and P V, with the
-// Q K^T of the next block issued ahead of the P V of the current one. See
+// consumer warpgroups compute Q K^T, the online softmax and P V of one block
+// in lockstep while the next block is gathered into the other stage. See
 // README.md.
 #pragma once
 
