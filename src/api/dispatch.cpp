@@ -8,6 +8,7 @@
 #include "kernels/combine/launch.h"
 #include "kernels/dense_decode/launch.h"
 #include "kernels/plan_decode/launch.h"
+#include "kernels/sparse_prefill/launch.h"
 
 namespace flashmla::api {
 namespace {
@@ -36,8 +37,9 @@ Status dispatch_sparse_decode(const SparseDecodeArgs&, const DecodeWorkspace&, c
   return kernel_not_built("sparse_decode");
 }
 
-Status dispatch_sparse_prefill(const SparsePrefillArgs&, cudaStream_t) {
-  return kernel_not_built("sparse_prefill");
+Status dispatch_sparse_prefill(const SparsePrefillArgs& args, cudaStream_t stream) {
+  FLASHMLA_TRY(kernels::sparse_prefill_supported(args));
+  return kernels::launch_sparse_prefill(args, stream);
 }
 
 Status dispatch_combine(const CombineArgs& args, cudaStream_t stream) {
