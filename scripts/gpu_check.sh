@@ -50,10 +50,14 @@ tail -n 25 "$logs/gpu-tests.log"
 # memcheck on the small subset the kernel tests keep for it (suites named *Sanitizer*).
 if command -v compute-sanitizer >/dev/null 2>&1; then
   echo "== compute-sanitizer memcheck"
-  timeout 300 compute-sanitizer --tool memcheck --error-exitcode 1 \
-    build/tests/dense_decode/flashmla_dense_decode_tests --gtest_filter='GpuDenseDecodeSanitizer*' \
-    >"$logs/memcheck.log" 2>&1 || status=1
-  grep -E "ERROR SUMMARY|PASSED|FAILED" "$logs/memcheck.log" | tail -n 5
+  : >"$logs/memcheck.log"
+  for suite in dense_decode:GpuDenseDecodeSanitizer sparse_decode:GpuSparseDecodeSanitizer \
+               sparse_prefill:GpuSparsePrefillSanitizer; do
+    binary="build/tests/${suite%%:*}/flashmla_${suite%%:*}_tests"
+    timeout 300 compute-sanitizer --tool memcheck --error-exitcode 1 \
+      "$binary" --gtest_filter="${suite#*:}*" >>"$logs/memcheck.log" 2>&1 || status=1
+  done
+  grep -E "ERROR SUMMARY|PASSED|FAILED" "$logs/memcheck.log" | tail -n 9
 fi
 
 gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1 | tr -c 'A-Za-z0-9\n' '-' | tr -s '-' | sed 's/-$//')

@@ -381,17 +381,73 @@ def test_compat_default_softmax_scale_and_errors():
                                          256, meta)
 
 
-# ----- operations without kernels yet ---------------------------------------------------------------
+# ----- sparse prefill, and operations without kernels yet ------------------------------------------
 
 
-def test_sparse_prefill_not_implemented():
-    q = torch.randn((8, 64, 576), device="cuda").to(torch.bfloat16)
-    kv = torch.randn((256, 1, 576), device="cuda").to(torch.bfloat16)
-    indices = torch.randint(0, 256, (8, 1, 128), dtype=torch.int32, device="cuda")
-    with pytest.raises(NotImplementedError, match="sparse_prefill: kernel not built"):
-        flash_mla.flash_mla_sparse_fwd(q, kv, indices, 576 ** -0.5)
-    with pytest.raises(NotImplementedError, match="sparse_prefill: kernel not built"):
-        ops.sparse_prefill(q, kv, indices, 576 ** -0.5)
+def sparse_prefill_reference(q, kv, indices, scale, d_v=512, topk_length=None, attn_sink=None):
+    """fp32 torch reference of spec section 1: masked positions and indices
+    outside [0, s_kv) never select a row; empty rows give out 0, max_logits and
+    lse -inf; the sink joins the denominator only."""
+    s_q, h_q, _ = q.shape
+    s_kv, topk = kv.shape[0], indices.shape[-1]
+    idx = indices[:, 0, :].long()
+    valid = (idx >= 0) & (idx < s_kv)
+    if topk_length is not None:
+        valid &= torch.arange(topk, device=q.device)[None, :] < topk_length[:, None].long()
+    rows = kv[:, 0, :].float()[torch.where(valid, idx, 0)]  # [s_q, topk, d_qk]
+    rows = torch.where(valid[..., None], rows, 0.0)
+    logits = torch.einsum("shd,std->sht", q.float(), rows) * scale
+    logits = logits.masked_fill(~valid[:, None, :], float("-inf"))
+    max_logits = logits.amax(-1)
+    safe_max = torch.where(torch.isinf(max_logits), 0.0, max_logits)
+    weights = torch.exp(logits - safe_max[..., None])
+    total = weights.sum(-1)
+    lse = torch.where(total > 0, torch.log(total) + safe_max, float("-inf"))
+    denominator = total
+    if attn_sink is not None:
+        denominator = total + torch.exp(attn_sink.float()[None, :] - safe_max)
+    out = torch.einsum("sht,std->shd", weights, rows[..., :d_v])
+    out = torch.where(denominator[..., None] > 0, out / denominator[..., None], 0.0)
+    return out, max_logits, lse
+
+
+@pytest.mark.parametrize("h_q,d_qk,with_extras", [(128, 576, False), (16, 576, True), (64, 512, True)])
+def test_sparse_prefill_matches_reference(h_q, d_qk, with_extras):
+    gen = torch.Generator().manual_seed(h_q + d_qk)
+    s_q, s_kv, topk = 37, 300, 128
+    q = torch.randn((s_q, h_q, d_qk), generator=gen).to(torch.bfloat16).cuda()
+    kv = torch.randn((s_kv, 1, d_qk), generator=gen).to(torch.bfloat16)
+    indices = torch.randint(0, s_kv, (s_q, 1, topk), generator=gen, dtype=torch.int32)
+    indices[0, 0, :] = -1                   # a row with no valid index
+    indices[1, 0, ::3] = s_kv + 7           # out of range: masked, never read
+    indices[2, 0, ::5] = -(2**31)
+    selected = torch.zeros(s_kv, dtype=torch.bool)
+    selected[indices[(indices >= 0) & (indices < s_kv)].long()] = True
+    kv[~selected] = float("nan")            # rows nothing selects may hold NaN
+    kv, indices = kv.cuda(), indices.cuda()
+    topk_length = attn_sink = None
+    if with_extras:
+        topk_length = torch.randint(0, topk + 1, (s_q,), generator=gen, dtype=torch.int32).cuda()
+        attn_sink = torch.randn((h_q,), generator=gen).cuda()
+        attn_sink[0] = float("-inf")
+    scale = d_qk ** -0.5
+    out, max_logits, lse = ops.sparse_prefill(q, kv, indices, scale, attn_sink=attn_sink,
+                                              topk_length=topk_length)
+    ref_out, ref_max, ref_lse = sparse_prefill_reference(q, kv, indices, scale, 512, topk_length,
+                                                         attn_sink)
+    torch.testing.assert_close(out.float(), ref_out, atol=1e-2, rtol=2e-2,
+                               msg=lambda m: f"sparse_prefill out vs torch reference: {m}")
+    torch.testing.assert_close(max_logits, ref_max, atol=1e-3, rtol=1e-3,
+                               msg=lambda m: f"sparse_prefill max_logits vs torch reference: {m}")
+    torch.testing.assert_close(lse, ref_lse, atol=1e-3, rtol=1e-3,
+                               msg=lambda m: f"sparse_prefill lse vs torch reference: {m}")
+    # The compat API returns the same tensors, with +inf lse for empty rows (FlashMLA's convention).
+    c_out, c_max, c_lse = flash_mla.flash_mla_sparse_fwd(q, kv, indices, scale, attn_sink=attn_sink,
+                                                         topk_length=topk_length)
+    assert torch.equal(c_out, out), "compat sparse_fwd out differs from ops.sparse_prefill"
+    assert torch.equal(c_max, max_logits), "compat sparse_fwd max_logits differs"
+    assert torch.equal(c_lse, torch.where(torch.isneginf(lse), float("inf"), lse)), \
+        "compat sparse_fwd lse: expected ops' lse with -inf replaced by +inf"
 
 
 def test_sparse_decode_not_implemented():
