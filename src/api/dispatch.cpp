@@ -8,6 +8,7 @@
 #include "kernels/combine/launch.h"
 #include "kernels/dense_decode/launch.h"
 #include "kernels/plan_decode/launch.h"
+#include "kernels/sparse_decode/launch.h"
 
 namespace flashmla::api {
 namespace {
@@ -32,8 +33,10 @@ Status dispatch_dense_decode(const DenseDecodeArgs& args, const DecodeWorkspace&
   return kernels::launch_dense_decode(args, workspace.out_partial, workspace.lse_partial, stream);
 }
 
-Status dispatch_sparse_decode(const SparseDecodeArgs&, const DecodeWorkspace&, cudaStream_t) {
-  return kernel_not_built("sparse_decode");
+Status dispatch_sparse_decode(const SparseDecodeArgs& args, const DecodeWorkspace& workspace,
+                              cudaStream_t stream) {
+  FLASHMLA_TRY(kernels::sparse_decode_supported(args));
+  return kernels::launch_sparse_decode(args, workspace.out_partial, workspace.lse_partial, stream);
 }
 
 Status dispatch_sparse_prefill(const SparsePrefillArgs&, cudaStream_t) {
