@@ -58,9 +58,15 @@ struct Config {
   static constexpr int kConsumerThreads = 256;
   // setmaxnreg: the producer gathers two tokens' raw bytes per thread into
   // registers (~88) before dequantizing them; the consumers hold a 64 x 256
-  // fp32 half of O (128 registers) each. 128 * 128 + 256 * 192 = 65536.
-  static constexpr int kProducerRegisters = 128;
-  static constexpr int kConsumerRegisters = 192;
+  // fp32 half of O (128 registers) each. The split must fit the pool the
+  // CTA launched with, 384 x 168 = 64512 (__launch_bounds__(384, 1)):
+  // setmaxnreg.inc blocks until the pool has the registers, so an
+  // oversubscribed split deadlocks. V32: 128 * 128 + 256 * 184 = 63488;
+  // MODEL1: 136 * 128 + 256 * 184 = 64512 (its producer spills at 128).
+  static constexpr int kProducerRegisters = kFormat_ == KVFormat::kFp8V32 ? 128 : 136;
+  static constexpr int kConsumerRegisters = 184;
+  static_assert(kProducerRegisters * 128 + kConsumerRegisters * 256 <= 384 * 168,
+                "setmaxnreg split exceeds the registers the CTA launches with");
   static constexpr int kBlockM = 64;          // query heads per CTA (one wgmma M)
   static constexpr int kBlockN = 64;          // selected tokens per block (kBlockTokens)
   static constexpr int kHalfN = kBlockN / 2;  // tokens whose logits one warpgroup computes
