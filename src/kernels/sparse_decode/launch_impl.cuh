@@ -10,6 +10,7 @@
 #include "flashmla/args.h"
 #include "kernels/combine/launch.h"
 #include "kernels/sparse_decode/kernel.cuh"
+#include "kernels/sparse_decode/small_kernel.cuh"
 
 namespace flashmla::kernels::sparse_decode {
 
@@ -52,18 +53,12 @@ inline CacheParams cache_params(const void* kv, int64_t stride_kv_block, int64_t
   return c;
 }
 
-template <KVFormat kFormat>
-Status launch_typed(const SparseDecodeArgs& a, float* out_partial, float* lse_partial, cudaStream_t stream) {
-  using Cfg = Config<kFormat>;
-  CUtensorMap q_map;
-  Status st = encode_q_map(a, &q_map);
-  if (!st.ok()) return st;
-
+inline Params make_params(const SparseDecodeArgs& a, int32_t head_tiles, float* out_partial, float* lse_partial) {
   Params p;
   p.b = int32_t(a.b);
   p.s_q = int32_t(a.s_q);
   p.h_q = int32_t(a.h_q);
-  p.head_tiles = int32_t((a.h_q + Cfg::kBlockM - 1) / Cfg::kBlockM);
+  p.head_tiles = head_tiles;
   p.num_workers = a.schedule.num_workers;
   p.num_slots = int32_t(max_partials(a.b, a.schedule.num_workers));
   p.scale_log2 = a.softmax_scale * 1.4426950408889634f;
@@ -85,15 +80,21 @@ Status launch_typed(const SparseDecodeArgs& a, float* out_partial, float* lse_pa
   p.stride_lse_h = a.stride_lse_h;
   p.out_partial = out_partial;
   p.lse_partial = lse_partial;
+  return p;
+}
 
-  auto kernel = sparse_decode_kernel<Cfg>;
-  cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg::kSmemBytes);
+// The decode kernel (PDL-launched), then the scheduled combine of the split
+// requests, which also applies their sink.
+template <typename Kernel>
+Status launch_chain(Kernel kernel, int smem_bytes, int threads, dim3 grid, const CUtensorMap& q_map, const Params& p,
+                    const SparseDecodeArgs& a, float* out_partial, float* lse_partial, cudaStream_t stream) {
+  cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem_bytes);
   if (err != cudaSuccess) return make_cuda_status("sparse_decode: cudaFuncSetAttribute", err);
 
   cudaLaunchConfig_t config = {};
-  config.gridDim = dim3(unsigned(p.num_workers), unsigned(a.s_q * p.head_tiles), 1);
-  config.blockDim = dim3(Cfg::kThreads, 1, 1);
-  config.dynamicSmemBytes = Cfg::kSmemBytes;
+  config.gridDim = grid;
+  config.blockDim = dim3(unsigned(threads), 1, 1);
+  config.dynamicSmemBytes = size_t(smem_bytes);
   config.stream = stream;
   cudaLaunchAttribute attribute;
   attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
@@ -124,6 +125,33 @@ Status launch_typed(const SparseDecodeArgs& a, float* out_partial, float* lse_pa
   err = launch_scheduled_combine(c, stream);
   if (err != cudaSuccess) return make_cuda_status("sparse_decode: combine launch", err);
   return Status{};
+}
+
+// The 64-head kernel: grid (worker, query token x head tile).
+template <KVFormat kFormat>
+Status launch_typed(const SparseDecodeArgs& a, float* out_partial, float* lse_partial, cudaStream_t stream) {
+  using Cfg = Config<kFormat>;
+  CUtensorMap q_map;
+  Status st = encode_q_map(a, &q_map);
+  if (!st.ok()) return st;
+  const int32_t head_tiles = int32_t((a.h_q + Cfg::kBlockM - 1) / Cfg::kBlockM);
+  const Params p = make_params(a, head_tiles, out_partial, lse_partial);
+  return launch_chain(sparse_decode_kernel<Cfg>, Cfg::kSmemBytes, Cfg::kThreads,
+                      dim3(unsigned(p.num_workers), unsigned(a.s_q * head_tiles), 1), q_map, p, a, out_partial,
+                      lse_partial, stream);
+}
+
+// The small-head kernel (h_q <= kN): grid (worker, query token).
+template <KVFormat kFormat, int kN>
+Status launch_small(const SparseDecodeArgs& a, float* out_partial, float* lse_partial, cudaStream_t stream) {
+  using Cfg = SmallConfig<kFormat, kN>;
+  CUtensorMap q_map;
+  Status st = encode_q_map(a, &q_map);
+  if (!st.ok()) return st;
+  const Params p = make_params(a, 1, out_partial, lse_partial);
+  return launch_chain(sparse_decode_small_kernel<Cfg>, Cfg::kSmemBytes, Cfg::kThreads,
+                      dim3(unsigned(p.num_workers), unsigned(a.s_q), 1), q_map, p, a, out_partial, lse_partial,
+                      stream);
 }
 
 }  // namespace flashmla::kernels::sparse_decode
