@@ -62,14 +62,10 @@ template <KVFormat kFormat>
 __device__ __forceinline__ void prefetch_token(const TokenRef& t) {
   using Format = TokenFormat<kFormat>;
   if (t.page == nullptr) return;
+  // MODEL1's 8 scale bytes are not prefetched: 16 tokens share a line of
+  // region B, and the address costs registers the producer cannot spare.
   const uint8_t* token = t.page + int64_t(t.row) * Format::kTokenBytes;
-  if constexpr (kFormat == KVFormat::kFp8V32) {
-    device::prefetch_l2_bulk(token, uint32_t(Format::kTokenBytes));
-  } else {
-    device::prefetch_l2_bulk(token, uint32_t(Format::kTokenBytes));
-    device::prefetch_l2_line(t.page + int64_t(t.page_block_size) * Format::kTokenBytes +
-                             int64_t(t.row) * Format::kScaleBytes);
-  }
+  device::prefetch_l2_bulk(token, uint32_t(Format::kTokenBytes));
 }
 
 // Dequantizes lane quarter q's share of a token into row `row` of a stage

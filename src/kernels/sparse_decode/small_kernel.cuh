@@ -49,9 +49,17 @@ __device__ __forceinline__ void produce_small(const CUtensorMap* q_map, const Pa
 
   BlockCursor cursor(range, p, split_begin);
   if (!cursor.valid) return;
+  // The L2 prefetch two blocks ahead costs a second cursor's registers,
+  // which the N = 32 split cannot spare (ptxas spills); there the loads one
+  // block ahead are the only lookahead.
+  constexpr bool kPrefetchAhead = Cfg::kN < 32;
   BlockCursor ahead = cursor;
-  ahead.advance(p, split_begin);
-  if (ahead.valid && q == 0) prefetch_token<kFormat>(select_token(p, ahead.piece.req, s, ahead.blocks, ahead.block, tok));
+  if constexpr (kPrefetchAhead) {
+    ahead.advance(p, split_begin);
+    if (ahead.valid && q == 0) {
+      prefetch_token<kFormat>(select_token(p, ahead.piece.req, s, ahead.blocks, ahead.block, tok));
+    }
+  }
 
   TokenRef next_ref = select_token(p, cursor.piece.req, s, cursor.blocks, cursor.block, tok);
   RawToken<kFormat> next_raw;
@@ -75,9 +83,11 @@ __device__ __forceinline__ void produce_small(const CUtensorMap* q_map, const Pa
     if (cursor.valid) {
       next_ref = select_token(p, cursor.piece.req, s, cursor.blocks, cursor.block, tok);
       load_token<kFormat>(next_ref, q, next_raw);
-      ahead.advance(p, split_begin);
-      if (ahead.valid && q == 0) {
-        prefetch_token<kFormat>(select_token(p, ahead.piece.req, s, ahead.blocks, ahead.block, tok));
+      if constexpr (kPrefetchAhead) {
+        ahead.advance(p, split_begin);
+        if (ahead.valid && q == 0) {
+          prefetch_token<kFormat>(select_token(p, ahead.piece.req, s, ahead.blocks, ahead.block, tok));
+        }
       }
     }
 
@@ -287,23 +297,32 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
     // Everyone has read head_sum before the next piece overwrites it.
     device::named_barrier_sync(kSmallBarSum, Cfg::kConsumerThreads);
 
-    // Epilogue: O^T element (dim, head) -> out[req, s, head, dim].
+    // Epilogue: O^T element (dim, head) -> out[req, s, head, dim], one head
+    // (one row pointer) at a time.
     const bool write_partial = piece.split && piece.slot >= 0;
     if (!piece.split || write_partial) {
       CUTE_UNROLL
-      for (int i = 0; i < kORegs; ++i) {
-        const int m_tile = i / kSRegs;
-        const int head = head_of_slot(slot_of(i));
+      for (int h = 0; h < kHeadsPerThread; ++h) {
+        const int head = head_of_slot(h);
         if (head >= p.h_q) continue;
-        const int dim = 64 * m_tile + key0 + ((i % 4 < 2) ? 0 : 8);
-        const float v = tOrO(i) * inv[slot_of(i)];
-        if (!piece.split) {
-          Element* out_row = static_cast<Element*>(p.out) + int64_t(piece.req) * p.stride_out_b +
-                             int64_t(s) * p.stride_out_s + int64_t(head) * p.stride_out_h;
-          out_row[dim] = static_cast<Element>(v);
-        } else {
-          const int64_t row = (int64_t(piece.slot) * p.s_q + s) * p.h_q + head;
-          p.out_partial[row * Cfg::kDimV + dim] = v;
+        Element* out_row = static_cast<Element*>(p.out) + int64_t(piece.req) * p.stride_out_b +
+                           int64_t(s) * p.stride_out_s + int64_t(head) * p.stride_out_h;
+        float* partial_row =
+            p.out_partial + ((int64_t(piece.slot) * p.s_q + s) * p.h_q + head) * Cfg::kDimV;
+        CUTE_UNROLL
+        for (int m_tile = 0; m_tile < 8; ++m_tile) {
+          CUTE_UNROLL
+          for (int half = 0; half < 2; ++half) {
+            // Register of (m_tile, head slot h, row half): see slot_of.
+            const int i = m_tile * kSRegs + 4 * (h / 2) + 2 * half + h % 2;
+            const int dim = 64 * m_tile + key0 + 8 * half;
+            const float v = tOrO(i) * inv[h];
+            if (!piece.split) {
+              out_row[dim] = static_cast<Element>(v);
+            } else {
+              partial_row[dim] = v;
+            }
+          }
         }
       }
       if (warp == 0 && lane < 4) {
