@@ -53,6 +53,8 @@ __device__ __forceinline__ void gemm_ss(TiledMma& mma, const TensorA& a, const T
 
 // The producer warpgroup: every thread walks the worker's blocks; thread t
 // gathers tokens t / 4 and t / 4 + 32 of each block (lane quarter t % 4).
+// Indices are loaded two blocks ahead and the next block's tokens are
+// prefetched into L2, so an iteration waits only on its own token bytes.
 template <typename Cfg>
 __device__ __forceinline__ void produce(const CUtensorMap* q_map, const Params& p, typename Cfg::SharedStorage& smem,
                                        const WorkerRange& range, const int32_t* split_begin, int32_t s,
@@ -60,54 +62,48 @@ __device__ __forceinline__ void produce(const CUtensorMap* q_map, const Params& 
   constexpr KVFormat kFormat = Cfg::kFormat;
   const int tid = threadIdx.x;  // 0..127
   const int q = tid % 4;
-  const int tok_a = tid / 4;
-  const int tok_b = tok_a + 32;
+  const int tok[2] = {tid / 4, tid / 4 + 32};
 
-  BlockCursor cursor(range, p, split_begin);
-  // The next block's tokens go to L2 while this one is gathered.
-  if (cursor.valid && q == 0) {
-    prefetch_token<kFormat>(select_token(p, cursor.piece.req, s, cursor.blocks, cursor.block, tok_a));
-    prefetch_token<kFormat>(select_token(p, cursor.piece.req, s, cursor.blocks, cursor.block, tok_b));
-  }
+  BlockCursor fetch(range, p, split_begin);
+  BlockSlot<2> cur = fetch_slot<2>(p, fetch, split_begin, s, tok);
+  BlockSlot<2> next = fetch_slot<2>(p, fetch, split_begin, s, tok);
   int32_t q_loads = 0;
-  for (int32_t item = 0; cursor.valid; ++item) {
+  for (int32_t item = 0; (cur.flags & kSlotLive) != 0; ++item) {
     const int stage = item % Cfg::kStages;
-    const int32_t req = cursor.piece.req;
-    const int32_t block = cursor.block;
-    const RequestBlocks rb = cursor.blocks;
-    if (tid == 0 && block == cursor.piece.from) {
+    if (tid == 0 && (cur.flags & kSlotFirst) != 0) {
       if (q_loads > 0) device::mbarrier_wait_parity(&smem.q_empty, (q_loads - 1) & 1);
       ++q_loads;
       device::mbarrier_arrive_expect_tx(&smem.q_full, Cfg::kNumKTiles * 128 * q_box_heads);
       for (int t = 0; t < Cfg::kNumKTiles; ++t) {
         device::tma_load_4d(reinterpret_cast<char*>(smem.q) + t * Cfg::kTileBytes, &smem.q_full, q_map, t * 64,
-                            head0, s, req);
+                            head0, s, cur.req);
       }
     }
-    const TokenRef ta = select_token(p, req, s, rb, block, tok_a);
-    const TokenRef tb = select_token(p, req, s, rb, block, tok_b);
+    const TokenRef ta = resolve_slot(p, cur, 0);
+    const TokenRef tb = resolve_slot(p, cur, 1);
     RawToken<kFormat> raw_a, raw_b;
     load_token<kFormat>(ta, q, raw_a);
     load_token<kFormat>(tb, q, raw_b);
-
-    cursor.advance(p, split_begin);
-    if (cursor.valid && q == 0) {
-      prefetch_token<kFormat>(select_token(p, cursor.piece.req, s, cursor.blocks, cursor.block, tok_a));
-      prefetch_token<kFormat>(select_token(p, cursor.piece.req, s, cursor.blocks, cursor.block, tok_b));
+    if (q == 0) {
+      prefetch_token<kFormat>(resolve_slot(p, next, 0));
+      prefetch_token<kFormat>(resolve_slot(p, next, 1));
     }
+    const BlockSlot<2> after = fetch_slot<2>(p, fetch, split_begin, s, tok);
 
     if (item >= Cfg::kStages) {
       device::mbarrier_wait_parity(&smem.k_empty[stage], ((item / Cfg::kStages) - 1) & 1);
     }
     char* stage_bytes = reinterpret_cast<char*>(smem.k) + stage * (Cfg::kNumKTiles * Cfg::kTileBytes);
-    store_token<Cfg>(raw_a, q, tok_a, stage_bytes);
-    store_token<Cfg>(raw_b, q, tok_b, stage_bytes);
+    store_token<Cfg>(raw_a, q, tok[0], stage_bytes);
+    store_token<Cfg>(raw_b, q, tok[1], stage_bytes);
     if (q == 0) {
-      smem.valid[stage][tok_a] = ta.page != nullptr;
-      smem.valid[stage][tok_b] = tb.page != nullptr;
+      smem.valid[stage][tok[0]] = ta.page != nullptr;
+      smem.valid[stage][tok[1]] = tb.page != nullptr;
     }
     device::fence_proxy_async_shared_cta();  // the stores above are read by wgmma
     device::mbarrier_arrive(&smem.k_full[stage]);
+    cur = next;
+    next = after;
   }
 }
 

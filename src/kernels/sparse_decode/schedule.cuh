@@ -137,4 +137,66 @@ __device__ __forceinline__ TokenRef select_token(const Params& p, int32_t req, i
   return t;
 }
 
+// A block as the producer's pipeline carries it: the raw index of each of a
+// thread's tokens is loaded one or two iterations before it is used, so no
+// iteration waits on a dependent index load (a full memory latency).
+enum : uint32_t {
+  kSlotLive = 1,   // a block of the worker's range
+  kSlotMain = 2,   // of the main cache (else the extra cache)
+  kSlotFirst = 4,  // the first block of its piece (q is loaded with it)
+};
+
+template <int kTokens>
+struct BlockSlot {
+  int32_t req;
+  uint32_t flags;
+  int32_t index[kTokens];  // -1 past topk_length (masked like any invalid index)
+};
+
+// Issues the index loads of the cursor's block for tokens tok[] and moves
+// the cursor on. Nothing waits for the loads here.
+template <int kTokens>
+__device__ __forceinline__ BlockSlot<kTokens> fetch_slot(const Params& p, BlockCursor& c, const int32_t* split_begin,
+                                                         int32_t s, const int (&tok)[kTokens]) {
+  BlockSlot<kTokens> slot;
+  slot.req = 0;
+  slot.flags = 0;
+#pragma unroll
+  for (int t = 0; t < kTokens; ++t) slot.index[t] = -1;
+  if (!c.valid) return slot;
+  const RequestBlocks& rb = c.blocks;
+  const bool is_main = c.block < rb.main_blocks;
+  const int32_t len = is_main ? rb.main_len : rb.extra_len;
+  const int32_t pos0 = (is_main ? c.block : c.block - rb.main_blocks) * 64;
+  const int32_t* indices = is_main ? p.main.indices : p.extra.indices;
+  const int64_t row = int64_t(c.piece.req) * (is_main ? p.main.stride_indices_b : p.extra.stride_indices_b) +
+                      int64_t(s) * (is_main ? p.main.stride_indices_s : p.extra.stride_indices_s);
+#pragma unroll
+  for (int t = 0; t < kTokens; ++t) {
+    const int32_t pos = pos0 + tok[t];
+    if (pos < len) slot.index[t] = indices[row + pos];  // past topk_length: not even read
+  }
+  slot.req = c.piece.req;
+  slot.flags = kSlotLive | (is_main ? kSlotMain : 0u) | (c.block == c.piece.from ? kSlotFirst : 0u);
+  c.advance(p, split_begin);
+  return slot;
+}
+
+// The token of a slot's index: masked (page nullptr) unless the index lies
+// in [0, capacity) of the slot's cache; no address is formed otherwise.
+template <int kTokens>
+__device__ __forceinline__ TokenRef resolve_slot(const Params& p, const BlockSlot<kTokens>& slot, int t) {
+  const bool is_main = (slot.flags & kSlotMain) != 0;
+  const int32_t page_block_size = is_main ? p.main.page_block_size : p.extra.page_block_size;
+  TokenRef r{nullptr, 0, page_block_size};
+  const int32_t index = slot.index[t];
+  const int64_t capacity = is_main ? p.main.capacity : p.extra.capacity;
+  if ((slot.flags & kSlotLive) == 0 || index < 0 || int64_t(index) >= capacity) return r;
+  const int32_t page = index / page_block_size;
+  r.row = index - page * page_block_size;
+  r.page = (is_main ? p.main.kv : p.extra.kv) +
+           int64_t(page) * (is_main ? p.main.stride_kv_block : p.extra.stride_kv_block);
+  return r;
+}
+
 }  // namespace flashmla::kernels::sparse_decode

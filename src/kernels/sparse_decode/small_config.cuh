@@ -31,14 +31,13 @@ struct SmallConfig {
   // Two producer warpgroups (one token quarter per thread, so each thread
   // keeps the next block's loads in flight while it stores this one) and
   // one consumer warpgroup, whose matrix work is 4x-16x smaller than the
-  // 64-row kernel's. 256 * 144 + 128 * 216 = 64512 = 384 * 168; N = 32
-  // (O^T is 128 registers): 256 * 136 + 128 * 232 = 64512, the split with
-  // the least ptxas spill found (60 bytes; see README.md).
+  // 64-row kernel's. 256 * 144 + 128 * 216 = 64512 = 384 * 168 (ptxas: 0
+  // spills for every N; the O^T epilogue goes one head row at a time).
   static constexpr int kThreads = 384;
   static constexpr int kProducerThreads = 256;
   static constexpr int kConsumerThreads = 128;
-  static constexpr int kProducerRegisters = kN_ == 32 ? 136 : 144;
-  static constexpr int kConsumerRegisters = kN_ == 32 ? 232 : 216;
+  static constexpr int kProducerRegisters = 144;
+  static constexpr int kConsumerRegisters = 216;
   static_assert(kProducerRegisters * kProducerThreads + kConsumerRegisters * kConsumerThreads <= 384 * 168,
                 "setmaxnreg split exceeds the registers the CTA launches with");
 

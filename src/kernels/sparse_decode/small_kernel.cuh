@@ -36,8 +36,9 @@ enum : uint32_t {
 };
 
 // Producer: thread t gathers token t / 4 of each block (lane quarter t % 4).
-// The loads of block n + 1 are issued before block n is stored, and the
-// tokens of block n + 2 are prefetched into L2.
+// Three blocks are in flight per thread: block n is stored while the raw
+// bytes of block n + 1 and the index of block n + 2 are loading, so no
+// iteration waits on a dependent load.
 template <typename Cfg>
 __device__ __forceinline__ void produce_small(const CUtensorMap* q_map, const Params& p,
                                              typename Cfg::SharedStorage& smem, const WorkerRange& range,
@@ -45,60 +46,42 @@ __device__ __forceinline__ void produce_small(const CUtensorMap* q_map, const Pa
   constexpr KVFormat kFormat = Cfg::kFormat;
   const int tid = threadIdx.x;  // 0..255
   const int q = tid % 4;
-  const int tok = tid / 4;
+  const int tok[1] = {tid / 4};
 
-  BlockCursor cursor(range, p, split_begin);
-  if (!cursor.valid) return;
-  // The L2 prefetch two blocks ahead costs a second cursor's registers,
-  // which the N = 32 split cannot spare (ptxas spills); there the loads one
-  // block ahead are the only lookahead.
-  constexpr bool kPrefetchAhead = Cfg::kN < 32;
-  BlockCursor ahead = cursor;
-  if constexpr (kPrefetchAhead) {
-    ahead.advance(p, split_begin);
-    if (ahead.valid && q == 0) {
-      prefetch_token<kFormat>(select_token(p, ahead.piece.req, s, ahead.blocks, ahead.block, tok));
-    }
-  }
-
-  TokenRef next_ref = select_token(p, cursor.piece.req, s, cursor.blocks, cursor.block, tok);
-  RawToken<kFormat> next_raw;
-  load_token<kFormat>(next_ref, q, next_raw);
+  BlockCursor fetch(range, p, split_begin);
+  BlockSlot<1> cur = fetch_slot<1>(p, fetch, split_begin, s, tok);
+  BlockSlot<1> next = fetch_slot<1>(p, fetch, split_begin, s, tok);
+  RawToken<kFormat> cur_raw;
+  load_token<kFormat>(resolve_slot(p, cur, 0), q, cur_raw);
 
   int32_t q_loads = 0;
-  for (int32_t item = 0; cursor.valid; ++item) {
+  for (int32_t item = 0; (cur.flags & kSlotLive) != 0; ++item) {
     const int stage = item % Cfg::kStages;
-    const TokenRef ref = next_ref;
-    const RawToken<kFormat> raw = next_raw;
-    if (tid == 0 && cursor.block == cursor.piece.from) {
+    if (tid == 0 && (cur.flags & kSlotFirst) != 0) {
       if (q_loads > 0) device::mbarrier_wait_parity(&smem.q_empty, (q_loads - 1) & 1);
       ++q_loads;
       device::mbarrier_arrive_expect_tx(&smem.q_full, Cfg::kNumKTiles * 128 * q_box_heads);
       for (int t = 0; t < Cfg::kNumKTiles; ++t) {
         device::tma_load_4d(reinterpret_cast<char*>(smem.q) + t * Cfg::kQTileBytes, &smem.q_full, q_map, t * 64,
-                            0, s, cursor.piece.req);
+                            0, s, cur.req);
       }
     }
-    cursor.advance(p, split_begin);
-    if (cursor.valid) {
-      next_ref = select_token(p, cursor.piece.req, s, cursor.blocks, cursor.block, tok);
-      load_token<kFormat>(next_ref, q, next_raw);
-      if constexpr (kPrefetchAhead) {
-        ahead.advance(p, split_begin);
-        if (ahead.valid && q == 0) {
-          prefetch_token<kFormat>(select_token(p, ahead.piece.req, s, ahead.blocks, ahead.block, tok));
-        }
-      }
-    }
+    RawToken<kFormat> next_raw;
+    load_token<kFormat>(resolve_slot(p, next, 0), q, next_raw);  // its index arrived an iteration ago
+    const BlockSlot<1> after = fetch_slot<1>(p, fetch, split_begin, s, tok);
 
     if (item >= Cfg::kStages) {
       device::mbarrier_wait_parity(&smem.k_empty[stage], ((item / Cfg::kStages) - 1) & 1);
     }
     char* stage_bytes = reinterpret_cast<char*>(smem.k) + stage * (Cfg::kNumKTiles * Cfg::kTileBytes);
-    store_token<Cfg>(raw, q, tok, stage_bytes);
-    if (q == 0) smem.valid[stage][tok] = ref.page != nullptr;
+    store_token<Cfg>(cur_raw, q, tok[0], stage_bytes);
+    if (q == 0) smem.valid[stage][tok[0]] = resolve_slot(p, cur, 0).page != nullptr;
     device::fence_proxy_async_shared_cta();
     device::mbarrier_arrive(&smem.k_full[stage]);
+
+    cur = next;
+    next = after;
+    cur_raw = next_raw;
   }
 }
 
