@@ -53,8 +53,9 @@ __device__ __forceinline__ void gemm_ss(TiledMma& mma, const TensorA& a, const T
 
 // The producer warpgroup: every thread walks the worker's blocks; thread t
 // gathers tokens t / 4 and t / 4 + 32 of each block (lane quarter t % 4).
-// Indices are loaded two blocks ahead and the next block's tokens are
-// prefetched into L2, so an iteration waits only on its own token bytes.
+// Indices are loaded three blocks ahead and the tokens two blocks ahead are
+// prefetched into L2, so an iteration waits only on its own token bytes,
+// which it finds in L2.
 template <typename Cfg>
 __device__ __forceinline__ void produce(const CUtensorMap* q_map, const Params& p, typename Cfg::SharedStorage& smem,
                                        const WorkerRange& range, const int32_t* split_begin, int32_t s,
@@ -67,6 +68,11 @@ __device__ __forceinline__ void produce(const CUtensorMap* q_map, const Params& 
   BlockCursor fetch(range, p, split_begin);
   BlockSlot<2> cur = fetch_slot<2>(p, fetch, split_begin, s, tok);
   BlockSlot<2> next = fetch_slot<2>(p, fetch, split_begin, s, tok);
+  BlockSlot<2> next2 = fetch_slot<2>(p, fetch, split_begin, s, tok);
+  if (q == 0) {
+    prefetch_token<kFormat>(resolve_slot(p, next, 0));
+    prefetch_token<kFormat>(resolve_slot(p, next, 1));
+  }
   int32_t q_loads = 0;
   for (int32_t item = 0; (cur.flags & kSlotLive) != 0; ++item) {
     const int stage = item % Cfg::kStages;
@@ -85,8 +91,8 @@ __device__ __forceinline__ void produce(const CUtensorMap* q_map, const Params& 
     load_token<kFormat>(ta, q, raw_a);
     load_token<kFormat>(tb, q, raw_b);
     if (q == 0) {
-      prefetch_token<kFormat>(resolve_slot(p, next, 0));
-      prefetch_token<kFormat>(resolve_slot(p, next, 1));
+      prefetch_token<kFormat>(resolve_slot(p, next2, 0));
+      prefetch_token<kFormat>(resolve_slot(p, next2, 1));
     }
     const BlockSlot<2> after = fetch_slot<2>(p, fetch, split_begin, s, tok);
 
@@ -103,7 +109,8 @@ __device__ __forceinline__ void produce(const CUtensorMap* q_map, const Params& 
     device::fence_proxy_async_shared_cta();  // the stores above are read by wgmma
     device::mbarrier_arrive(&smem.k_full[stage]);
     cur = next;
-    next = after;
+    next = next2;
+    next2 = after;
   }
 }
 

@@ -36,9 +36,10 @@ enum : uint32_t {
 };
 
 // Producer: thread t gathers token t / 4 of each block (lane quarter t % 4).
-// Three blocks are in flight per thread: block n is stored while the raw
-// bytes of block n + 1 and the index of block n + 2 are loading, so no
-// iteration waits on a dependent load.
+// Four blocks are in flight per thread: block n is stored while the raw
+// bytes of block n + 1 load, the tokens of block n + 2 are prefetched into
+// L2 and the index of block n + 3 loads; no iteration waits on a dependent
+// load, and the raw loads find their bytes in L2.
 template <typename Cfg>
 __device__ __forceinline__ void produce_small(const CUtensorMap* q_map, const Params& p,
                                              typename Cfg::SharedStorage& smem, const WorkerRange& range,
@@ -51,8 +52,10 @@ __device__ __forceinline__ void produce_small(const CUtensorMap* q_map, const Pa
   BlockCursor fetch(range, p, split_begin);
   BlockSlot<1> cur = fetch_slot<1>(p, fetch, split_begin, s, tok);
   BlockSlot<1> next = fetch_slot<1>(p, fetch, split_begin, s, tok);
+  BlockSlot<1> next2 = fetch_slot<1>(p, fetch, split_begin, s, tok);
   RawToken<kFormat> cur_raw;
   load_token<kFormat>(resolve_slot(p, cur, 0), q, cur_raw);
+  if (q == 0) prefetch_token<kFormat>(resolve_slot(p, next, 0));
 
   int32_t q_loads = 0;
   for (int32_t item = 0; (cur.flags & kSlotLive) != 0; ++item) {
@@ -67,7 +70,8 @@ __device__ __forceinline__ void produce_small(const CUtensorMap* q_map, const Pa
       }
     }
     RawToken<kFormat> next_raw;
-    load_token<kFormat>(resolve_slot(p, next, 0), q, next_raw);  // its index arrived an iteration ago
+    load_token<kFormat>(resolve_slot(p, next, 0), q, next_raw);  // index and L2 copy arrived earlier
+    if (q == 0) prefetch_token<kFormat>(resolve_slot(p, next2, 0));
     const BlockSlot<1> after = fetch_slot<1>(p, fetch, split_begin, s, tok);
 
     if (item >= Cfg::kStages) {
@@ -80,7 +84,8 @@ __device__ __forceinline__ void produce_small(const CUtensorMap* q_map, const Pa
     device::mbarrier_arrive(&smem.k_full[stage]);
 
     cur = next;
-    next = after;
+    next = next2;
+    next2 = after;
     cur_raw = next_raw;
   }
 }
