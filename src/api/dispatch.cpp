@@ -8,14 +8,11 @@
 #include "kernels/combine/launch.h"
 #include "kernels/dense_decode/launch.h"
 #include "kernels/plan_decode/launch.h"
+#include "kernels/sparse_decode/launch.h"
 #include "kernels/sparse_prefill/launch.h"
 
 namespace flashmla::api {
 namespace {
-
-Status kernel_not_built(const char* operation) {
-  return not_supported("%s: kernel not built yet", operation);
-}
 
 Status launched(const char* launcher, cudaError_t err) {
   return err == cudaSuccess ? ok_status() : make_cuda_status(launcher, err);
@@ -33,8 +30,10 @@ Status dispatch_dense_decode(const DenseDecodeArgs& args, const DecodeWorkspace&
   return kernels::launch_dense_decode(args, workspace.out_partial, workspace.lse_partial, stream);
 }
 
-Status dispatch_sparse_decode(const SparseDecodeArgs&, const DecodeWorkspace&, cudaStream_t) {
-  return kernel_not_built("sparse_decode");
+Status dispatch_sparse_decode(const SparseDecodeArgs& args, const DecodeWorkspace& workspace,
+                              cudaStream_t stream) {
+  FLASHMLA_TRY(kernels::sparse_decode_supported(args));
+  return kernels::launch_sparse_decode(args, workspace.out_partial, workspace.lse_partial, stream);
 }
 
 Status dispatch_sparse_prefill(const SparsePrefillArgs& args, cudaStream_t stream) {

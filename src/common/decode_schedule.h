@@ -28,6 +28,8 @@ namespace flashmla {
 
 constexpr int32_t kBlockTokens = 64;
 constexpr int32_t kFixedOverheadBlocks = 5;
+// Query heads one sparse decode CTA computes (one wgmma M).
+constexpr int64_t kSparseHeadsPerCta = 64;
 
 struct ScheduleHeader {
   int32_t num_workers;
@@ -69,16 +71,20 @@ FLASHMLA_HOST_DEVICE constexpr int64_t max_partials(int64_t b, int64_t num_worke
 // per (worker, tile of query rows, KV head), one CTA per SM: dense decode
 // has m_blocks * h_kv tiles per worker (see dense_decode_tiles.h), so it
 // gets num_sms / (m_blocks * h_kv) workers (at least one). Sparse decode
-// plans one worker per SM. A worker whose range is empty exits at once. The
+// runs one CTA per (worker, query token, 64 heads): num_sms / (s_q *
+// ceil(h_q / 64)) workers. A worker whose range is empty exits at once. The
 // value is part of the schedule, so plan and decode always agree.
 //
 // Example: 132 SMs, dense, h_q 128, s_q 1, h_kv 1: two 64-row tiles, 66 workers.
+// Sparse, h_q 128, s_q 2: four CTAs per worker, 33 workers.
 FLASHMLA_HOST_DEVICE constexpr int32_t decode_num_workers(int32_t num_sms, DecodeKind kind, int64_t s_q,
                                                          int64_t h_q, int64_t h_kv) {
   int64_t ctas_per_worker = 1;
   if (kind == DecodeKind::kDense) {
     const DenseDecodeTiles tiles = dense_decode_tiles(s_q, h_q, h_kv);
     ctas_per_worker = tiles.m_blocks > 0 ? int64_t(tiles.m_blocks) * h_kv : 1;
+  } else if (s_q > 0 && h_q > 0) {
+    ctas_per_worker = s_q * ((h_q + kSparseHeadsPerCta - 1) / kSparseHeadsPerCta);
   }
   const int64_t workers = num_sms / ctas_per_worker;
   return workers > 0 ? int32_t(workers) : 1;

@@ -52,7 +52,7 @@ TEST(Run, NullWorkspace) {
   const SparseDecodeArgs a = sparse_decode_args();
   const int64_t bytes = workspace_size(a);
   EXPECT_TRUE(is_invalid(run(a, nullptr, bytes, nullptr),
-                         "workspace: expected a non-null pointer of 35458560 bytes, got nullptr"));
+                         "workspace: expected a non-null pointer of 18123264 bytes, got nullptr"));
 }
 
 TEST(Run, MisalignedWorkspace) {

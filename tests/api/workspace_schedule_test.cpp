@@ -18,9 +18,11 @@ TEST(Workspace, DenseDecodeHoldsPartialsForMaxPartialSlots) {
 }
 
 TEST(Workspace, SparseDecodeHoldsPartialsForMaxPartialSlots) {
-  // 3 requests + 132 workers = 135 slots of 2 * 64 rows.
+  // s_q 2 x one 64-head tile: 132 / 2 = 66 workers; 3 requests + 66
+  // workers = 69 slots of 2 * 64 rows.
   const SparseDecodeArgs a = sparse_decode_args();
-  EXPECT_EQ(workspace_size(a), 135 * 2 * 64 * (512 * 4 + 4));
+  EXPECT_EQ(a.schedule.num_workers, 66);
+  EXPECT_EQ(workspace_size(a), 69 * 2 * 64 * (512 * 4 + 4));
 }
 
 TEST(Workspace, LsePartialsStartOn256Bytes) {
@@ -70,8 +72,10 @@ TEST(DescribeSchedule, CopiesTheShapeAndSizesTheBuffer) {
   EXPECT_EQ(s.h_kv, 1);
   EXPECT_EQ(s.topk, 2048);
   EXPECT_EQ(s.extra_topk, 128);
+  // One CTA per (worker, query token, 64 heads): 132 / 3 = 44 workers.
   EXPECT_EQ(s.num_workers, decode_num_workers(kFakeSmCount, DecodeKind::kSparse, 3, 64, 1));
-  EXPECT_EQ(s.bytes, schedule_bytes(7, 132));
+  EXPECT_EQ(s.num_workers, 44);
+  EXPECT_EQ(s.bytes, schedule_bytes(7, 44));
   EXPECT_EQ(s.bytes, workspace_size(plan));
 }
 

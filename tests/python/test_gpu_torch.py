@@ -381,7 +381,7 @@ def test_compat_default_softmax_scale_and_errors():
                                          256, meta)
 
 
-# ----- sparse prefill, and operations without kernels yet ------------------------------------------
+# ----- sparse prefill and sparse decode -----------------------------------------------------------
 
 
 def sparse_prefill_reference(q, kv, indices, scale, d_v=512, topk_length=None, attn_sink=None):
@@ -450,20 +450,68 @@ def test_sparse_prefill_matches_reference(h_q, d_qk, with_extras):
         "compat sparse_fwd lse: expected ops' lse with -inf replaced by +inf"
 
 
-def test_sparse_decode_not_implemented():
-    b, h_q, topk = 2, 64, 128
-    q = torch.randn((b, 1, h_q, 576), device="cuda").to(torch.bfloat16)
-    kv = torch.zeros((4, PAGE, 1, 656), dtype=torch.uint8, device="cuda")
-    if hasattr(torch, "float8_e4m3fn"):
-        kv = kv.view(torch.float8_e4m3fn)
-    indices = torch.randint(0, 4 * PAGE, (b, 1, topk), dtype=torch.int32, device="cuda")
-    plan = ops.DecodePlan("sparse", max_b=b, s_q=1, h_q=h_q, topk=topk, device="cuda").plan(b=b)
-    with pytest.raises(NotImplementedError, match="sparse_decode: kernel not built"):
-        ops.sparse_decode(q, kv, indices, plan, 576 ** -0.5)
+def encode_v32(rows):
+    """[n, 576] float -> [n, 656] uint8 in the V32 layout of spec section 3."""
+    n = rows.shape[0]
+    nope = rows[:, :512].float().reshape(n, 4, 128)
+    amax = nope.abs().amax(-1)
+    scale = torch.exp2(torch.ceil(torch.log2(torch.clamp(amax / 448.0, min=1e-4))))
+    fp8 = (nope / scale[..., None]).to(torch.float8_e4m3fn).reshape(n, 512)
+    rope = rows[:, 512:].to(torch.bfloat16).contiguous()
+    return torch.cat([fp8.view(torch.uint8), scale.contiguous().view(torch.uint8).reshape(n, 16),
+                      rope.view(torch.uint8).reshape(n, 128)], dim=1)
+
+
+def decode_v32(raw):
+    """[n, 656] uint8 -> [n, 576] float: bf16(fp8) * scale, RoPE as stored."""
+    n = raw.shape[0]
+    fp8 = raw[:, :512].contiguous().view(torch.float8_e4m3fn).float().reshape(n, 4, 128)
+    scale = raw[:, 512:528].contiguous().view(torch.float32).reshape(n, 4)
+    rope = raw[:, 528:].contiguous().view(torch.bfloat16).float()
+    return torch.cat([(fp8 * scale[..., None]).reshape(n, 512), rope], dim=1)
+
+
+@pytest.mark.parametrize("h_q", [16, 64, 128])
+def test_sparse_decode_matches_reference(h_q):
+    gen = torch.Generator().manual_seed(h_q)
+    b, s_q, topk, num_blocks = 3, 2, 128, 8
+    tokens = num_blocks * PAGE
+    rows = (torch.randn((tokens, 576), generator=gen) / 4).to(torch.bfloat16)
+    raw = encode_v32(rows)
+    indices = torch.randint(0, tokens, (b, s_q, topk), generator=gen, dtype=torch.int32)
+    indices[0, 1, :] = -1                       # a row with no valid index
+    indices[1, 0, ::3] = tokens + 5             # out of range: masked, never read
+    indices[2, 1, ::7] = -(2**31)
+    selected = torch.zeros(tokens, dtype=torch.bool)
+    selected[indices[(indices >= 0) & (indices < tokens)].long()] = True
+    raw[~selected] = 0xFF                       # NaN bytes in every token nothing selects
+    dequant = decode_v32(raw)
+    kv = raw.reshape(num_blocks, PAGE, 1, 656).cuda()
+    q = (torch.randn((b, s_q, h_q, 576), generator=gen) / 4).to(torch.bfloat16).cuda()
+    topk_length = torch.tensor([topk, 77, topk], dtype=torch.int32).cuda()
+    attn_sink = torch.randn((h_q,), generator=gen).cuda()
+    scale = 576 ** -0.5
+    plan = ops.DecodePlan("sparse", max_b=b, s_q=s_q, h_q=h_q, topk=topk, device="cuda").plan(topk_length)
+    out, lse = ops.sparse_decode(q, kv, indices.cuda(), plan, scale, topk_length=topk_length,
+                                 attn_sink=attn_sink)
+    # The reference: each (request, token) row is a prefill row over the dequantized cache.
+    flat_q = q.reshape(b * s_q, h_q, 576)
+    flat_idx = indices.reshape(b * s_q, 1, topk).cuda()
+    flat_len = topk_length.repeat_interleave(s_q)
+    ref_out, _, ref_lse = sparse_prefill_reference(flat_q, dequant.reshape(tokens, 1, 576).cuda(),
+                                                   flat_idx, scale, 512, flat_len, attn_sink)
+    torch.testing.assert_close(out.float().reshape(b * s_q, h_q, 512), ref_out, atol=1e-2, rtol=2e-2,
+                               msg=lambda m: f"sparse_decode out vs torch reference: {m}")
+    torch.testing.assert_close(lse.transpose(1, 2).reshape(b * s_q, h_q), ref_lse, atol=1e-3,
+                               rtol=1e-3, msg=lambda m: f"sparse_decode lse vs torch reference: {m}")
+    # The compat entry point (FlashMLA's flash_mla_with_kvcache with indices) gives the same out.
     meta, _ = flash_mla.get_mla_metadata()
-    with pytest.raises(NotImplementedError, match="sparse_decode: kernel not built"):
-        flash_mla.flash_mla_with_kvcache(q, kv, None, None, 512, meta, is_fp8_kvcache=True,
-                                         indices=indices)
+    c_out, c_lse = flash_mla.flash_mla_with_kvcache(q, kv, None, None, 512, meta, softmax_scale=scale,
+                                                    is_fp8_kvcache=True, indices=indices.cuda(),
+                                                    topk_length=topk_length, attn_sink=attn_sink)
+    assert torch.equal(c_out, out), "compat flash_mla_with_kvcache out differs from ops.sparse_decode"
+    assert torch.equal(c_lse, torch.where(torch.isneginf(lse), float("inf"), lse)), \
+        "compat lse: expected ops' lse with -inf replaced by +inf"
 
 
 def test_flashmla_style_script_runs_unchanged():

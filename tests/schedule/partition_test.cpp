@@ -183,7 +183,11 @@ TEST(DecodeNumWorkers, DenseGivesEachWorkerAllItsRowTilesOnSeparateSms) {
   EXPECT_EQ(decode_num_workers(132, DecodeKind::kDense, 1, 16, 8), 16);  // 8 KV heads, one tile each
   EXPECT_EQ(decode_num_workers(132, DecodeKind::kDense, 128, 128, 1), 1);  // 256 tiles > 132 SMs
   EXPECT_EQ(decode_num_workers(0, DecodeKind::kDense, 1, 128, 1), 1);
-  EXPECT_EQ(decode_num_workers(132, DecodeKind::kSparse, 2, 128, 1), 132);
+  // Sparse: one CTA per (worker, query token, 64 heads).
+  EXPECT_EQ(decode_num_workers(132, DecodeKind::kSparse, 2, 128, 1), 33);
+  EXPECT_EQ(decode_num_workers(132, DecodeKind::kSparse, 1, 16, 1), 132);
+  EXPECT_EQ(decode_num_workers(132, DecodeKind::kSparse, 2, 64, 1), 66);
+  EXPECT_EQ(decode_num_workers(132, DecodeKind::kSparse, 128, 128, 1), 1);
 }
 
 TEST(DenseDecodeTiles, RowsOfAKvHeadFillTilesOfHeadsTimesTokens) {

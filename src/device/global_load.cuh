@@ -1,0 +1,41 @@
+// Read-only global loads and L2 prefetches for gathers whose addresses come
+// from data (sparse indices): no TMA box fits a scattered token.
+#pragma once
+
+#include <cstdint>
+
+namespace flashmla::device {
+
+// PTX ISA "Data Movement and Conversion Instructions: ld" (.global.nc with
+// L1::no_allocate and the L2::256B prefetch size): 16 bytes from memory that
+// no thread writes during the kernel; a token's bytes are read once per CTA,
+// so they bypass L1.
+__device__ __forceinline__ uint4 ld_nc_16b(const void* ptr) {
+  uint4 v;
+  asm volatile("ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0, %1, %2, %3}, [%4];"
+               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+               : "l"(ptr));
+  return v;
+}
+
+// 8 bytes, same policy.
+__device__ __forceinline__ uint2 ld_nc_8b(const void* ptr) {
+  uint2 v;
+  asm volatile("ld.global.nc.L1::no_allocate.v2.u32 {%0, %1}, [%2];" : "=r"(v.x), "=r"(v.y) : "l"(ptr));
+  return v;
+}
+
+// PTX ISA "Data Movement and Conversion Instructions: cp.async.bulk.prefetch":
+// brings `bytes` (a multiple of 16, at a 16-byte aligned address) into L2
+// without waiting for them.
+__device__ __forceinline__ void prefetch_l2_bulk(const void* ptr, uint32_t bytes) {
+  asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(ptr), "r"(bytes) : "memory");
+}
+
+// PTX ISA "Data Movement and Conversion Instructions: prefetch": the L2 line
+// holding `ptr`.
+__device__ __forceinline__ void prefetch_l2_line(const void* ptr) {
+  asm volatile("prefetch.global.L2 [%0];" ::"l"(ptr));
+}
+
+}  // namespace flashmla::device

@@ -1,0 +1,8 @@
+// sparse decode, MODEL1 cache, the small-head kernel (N = 8, 16, 32 heads).
+#include "kernels/sparse_decode/launch_impl.cuh"
+
+namespace flashmla::kernels::sparse_decode {
+template Status launch_small<KVFormat::kFp8Model1, 8>(const SparseDecodeArgs&, float*, float*, cudaStream_t);
+template Status launch_small<KVFormat::kFp8Model1, 16>(const SparseDecodeArgs&, float*, float*, cudaStream_t);
+template Status launch_small<KVFormat::kFp8Model1, 32>(const SparseDecodeArgs&, float*, float*, cudaStream_t);
+}  // namespace flashmla::kernels::sparse_decode

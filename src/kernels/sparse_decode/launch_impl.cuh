@@ -1,0 +1,157 @@
+// The body of the sparse decode launcher for one cache format; each
+// inst/*.cu instantiates it once.
+#pragma once
+
+#include <cuda.h>
+
+#include "common/decode_schedule.h"
+#include "common/status_util.h"
+#include "device/tma_descriptor.h"
+#include "flashmla/args.h"
+#include "kernels/combine/launch.h"
+#include "kernels/sparse_decode/kernel.cuh"
+#include "kernels/sparse_decode/small_kernel.cuh"
+
+namespace flashmla::kernels::sparse_decode {
+
+// q [b, s_q, h_q, d_qk] seen as 4-D (d, head, token, request): one box of
+// (64 dims, min(h_q, 64) heads, 1, 1) is one k-tile of a CTA's 64-row tile.
+inline Status encode_q_map(const SparseDecodeArgs& a, CUtensorMap* map) {
+  device::TensorMapParams m;
+  m.dtype = CU_TENSOR_MAP_DATA_TYPE_BFLOAT16;
+  m.element_bytes = 2;
+  m.rank = 4;
+  m.dims[0] = cuuint64_t(a.d_qk);
+  m.dims[1] = cuuint64_t(a.h_q);
+  m.dims[2] = cuuint64_t(a.s_q);
+  m.dims[3] = cuuint64_t(a.b);
+  m.strides_bytes[0] = cuuint64_t(a.stride_q_h) * 2;
+  m.strides_bytes[1] = cuuint64_t(a.stride_q_s) * 2;
+  m.strides_bytes[2] = cuuint64_t(a.stride_q_b) * 2;
+  m.box[0] = 64;
+  m.box[1] = cuuint32_t(a.h_q < 64 ? a.h_q : 64);
+  m.box[2] = 1;
+  m.box[3] = 1;
+  m.swizzle = CU_TENSOR_MAP_SWIZZLE_128B;
+  return device::encode_tensor_map(m, a.q, map);
+}
+
+inline CacheParams cache_params(const void* kv, int64_t stride_kv_block, int64_t page_block_size, int64_t num_blocks,
+                                const int32_t* indices, int64_t stride_b, int64_t stride_s, int64_t topk,
+                                const int32_t* lengths) {
+  CacheParams c;
+  c.kv = static_cast<const uint8_t*>(kv);
+  c.stride_kv_block = stride_kv_block;
+  c.page_block_size = int32_t(page_block_size > 0 ? page_block_size : 1);
+  // No page at all (or no cache): every index is invalid.
+  c.capacity = kv != nullptr && num_blocks > 0 ? num_blocks * page_block_size : 0;
+  c.indices = indices;
+  c.stride_indices_b = stride_b;
+  c.stride_indices_s = stride_s;
+  c.topk = int32_t(topk);
+  c.lengths = lengths;
+  return c;
+}
+
+inline Params make_params(const SparseDecodeArgs& a, int32_t head_tiles, float* out_partial, float* lse_partial) {
+  Params p;
+  p.b = int32_t(a.b);
+  p.s_q = int32_t(a.s_q);
+  p.h_q = int32_t(a.h_q);
+  p.head_tiles = head_tiles;
+  p.num_workers = a.schedule.num_workers;
+  p.num_slots = int32_t(max_partials(a.b, a.schedule.num_workers));
+  p.scale_log2 = a.softmax_scale * 1.4426950408889634f;
+  p.main = cache_params(a.kv, a.stride_kv_block, a.page_block_size, a.num_blocks, a.indices, a.stride_indices_b,
+                        a.stride_indices_s, a.topk, a.topk_length);
+  const bool has_extra = a.extra_kv != nullptr && a.extra_topk > 0;
+  p.extra = has_extra ? cache_params(a.extra_kv, a.stride_extra_kv_block, a.extra_page_block_size, a.extra_num_blocks,
+                                     a.extra_indices, a.stride_extra_indices_b, a.stride_extra_indices_s,
+                                     a.extra_topk, a.extra_topk_length)
+                      : cache_params(nullptr, 0, 1, 0, nullptr, 0, 0, 0, nullptr);
+  p.attn_sink = a.attn_sink;
+  p.schedule = a.schedule.data;
+  p.out = a.out;
+  p.stride_out_b = a.stride_out_b;
+  p.stride_out_s = a.stride_out_s;
+  p.stride_out_h = a.stride_out_h;
+  p.lse = a.lse;
+  p.stride_lse_b = a.stride_lse_b;
+  p.stride_lse_h = a.stride_lse_h;
+  p.out_partial = out_partial;
+  p.lse_partial = lse_partial;
+  return p;
+}
+
+// The decode kernel (PDL-launched), then the scheduled combine of the split
+// requests, which also applies their sink.
+template <typename Kernel>
+Status launch_chain(Kernel kernel, int smem_bytes, int threads, dim3 grid, const CUtensorMap& q_map, const Params& p,
+                    const SparseDecodeArgs& a, float* out_partial, float* lse_partial, cudaStream_t stream) {
+  cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem_bytes);
+  if (err != cudaSuccess) return make_cuda_status("sparse_decode: cudaFuncSetAttribute", err);
+
+  cudaLaunchConfig_t config = {};
+  config.gridDim = grid;
+  config.blockDim = dim3(unsigned(threads), 1, 1);
+  config.dynamicSmemBytes = size_t(smem_bytes);
+  config.stream = stream;
+  cudaLaunchAttribute attribute;
+  attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attribute.val.programmaticStreamSerializationAllowed = 1;
+  config.attrs = &attribute;
+  config.numAttrs = 1;
+  err = cudaLaunchKernelEx(&config, kernel, q_map, p);
+  if (err != cudaSuccess) return make_cuda_status("sparse_decode: launch", err);
+
+  ScheduledCombineArgs c;
+  c.b = a.b;
+  c.s_q = a.s_q;
+  c.h_q = a.h_q;
+  c.d_v = a.d_v;
+  c.num_slots = max_partials(a.b, a.schedule.num_workers);
+  c.split_begin = schedule_view(const_cast<void*>(a.schedule.data), a.schedule.num_workers).split_begin;
+  c.out_partial = out_partial;
+  c.lse_partial = lse_partial;
+  c.attn_sink = a.attn_sink;  // split requests get the sink here
+  c.dtype = DType::kBFloat16;
+  c.out = a.out;
+  c.stride_out_b = a.stride_out_b;
+  c.stride_out_s = a.stride_out_s;
+  c.stride_out_h = a.stride_out_h;
+  c.lse = a.lse;
+  c.stride_lse_b = a.stride_lse_b;
+  c.stride_lse_h = a.stride_lse_h;
+  err = launch_scheduled_combine(c, stream);
+  if (err != cudaSuccess) return make_cuda_status("sparse_decode: combine launch", err);
+  return Status{};
+}
+
+// The 64-head kernel: grid (worker, query token x head tile).
+template <KVFormat kFormat>
+Status launch_typed(const SparseDecodeArgs& a, float* out_partial, float* lse_partial, cudaStream_t stream) {
+  using Cfg = Config<kFormat>;
+  CUtensorMap q_map;
+  Status st = encode_q_map(a, &q_map);
+  if (!st.ok()) return st;
+  const int32_t head_tiles = int32_t((a.h_q + Cfg::kBlockM - 1) / Cfg::kBlockM);
+  const Params p = make_params(a, head_tiles, out_partial, lse_partial);
+  return launch_chain(sparse_decode_kernel<Cfg>, Cfg::kSmemBytes, Cfg::kThreads,
+                      dim3(unsigned(p.num_workers), unsigned(a.s_q * head_tiles), 1), q_map, p, a, out_partial,
+                      lse_partial, stream);
+}
+
+// The small-head kernel (h_q <= kN): grid (worker, query token).
+template <KVFormat kFormat, int kN>
+Status launch_small(const SparseDecodeArgs& a, float* out_partial, float* lse_partial, cudaStream_t stream) {
+  using Cfg = SmallConfig<kFormat, kN>;
+  CUtensorMap q_map;
+  Status st = encode_q_map(a, &q_map);
+  if (!st.ok()) return st;
+  const Params p = make_params(a, 1, out_partial, lse_partial);
+  return launch_chain(sparse_decode_small_kernel<Cfg>, Cfg::kSmemBytes, Cfg::kThreads,
+                      dim3(unsigned(p.num_workers), unsigned(a.s_q), 1), q_map, p, a, out_partial, lse_partial,
+                      stream);
+}
+
+}  // namespace flashmla::kernels::sparse_decode

@@ -1,0 +1,51 @@
+// Device parameters of the sparse decode kernel (built by launch_impl.cuh
+// from the validated SparseDecodeArgs).
+#pragma once
+
+#include <cstdint>
+
+namespace flashmla::kernels::sparse_decode {
+
+// One paged FP8 cache and the index rows of the batch into it.
+struct CacheParams {
+  const uint8_t* kv;          // [num_blocks, page_block_size, 1, token bytes]
+  int64_t stride_kv_block;    // bytes
+  int32_t page_block_size;
+  int64_t capacity;           // num_blocks * page_block_size: valid indices are [0, capacity)
+  const int32_t* indices;     // [b, s_q, topk]
+  int64_t stride_indices_b;
+  int64_t stride_indices_s;
+  int32_t topk;               // 0: no such cache
+  const int32_t* lengths;     // [b] or nullptr (all topk positions used)
+};
+
+struct Params {
+  int32_t b;
+  int32_t s_q;
+  int32_t h_q;
+  int32_t head_tiles;  // ceil(h_q / 64)
+  int32_t num_workers;
+  int32_t num_slots;  // partial-result slots in the workspace
+  float scale_log2;   // softmax_scale * log2(e): logits in base 2
+
+  CacheParams main;
+  CacheParams extra;
+
+  const float* attn_sink;  // [h_q] or nullptr
+
+  // The schedule: worker ranges and split_begin (common/decode_schedule.h).
+  const void* schedule;
+
+  void* out;  // [b, s_q, h_q, d_v] bf16
+  int64_t stride_out_b;
+  int64_t stride_out_s;
+  int64_t stride_out_h;
+  float* lse;  // [b, h_q, s_q]
+  int64_t stride_lse_b;
+  int64_t stride_lse_h;
+
+  float* out_partial;  // [slots, s_q, h_q, d_v]
+  float* lse_partial;  // [slots, s_q, h_q]
+};
+
+}  // namespace flashmla::kernels::sparse_decode

@@ -1,0 +1,108 @@
+// The producer's gather: the raw FP8 bytes of one selected token into
+// registers, then dequantized to bf16 at the positions of the K-major
+// 128B-swizzled tile that wgmma reads. Four threads share a token: lane
+// quarter q owns NoPE chunks q, q + 4, ... (16 e4m3 bytes each) and RoPE
+// chunks q and q + 4 (8 bf16 each), so each group of four lanes reads 64
+// contiguous bytes per load and writes 16-byte shared-memory stores that
+// never conflict (the swizzle spreads a quarter-warp over all 32 banks).
+#pragma once
+
+#include <cstdint>
+
+#include <cuda_bf16.h>
+
+#include "device/fp8_dequant.cuh"
+#include "device/global_load.cuh"
+#include "device/swizzle.h"
+#include "kernels/sparse_decode/config.cuh"
+#include "kernels/sparse_decode/schedule.cuh"
+
+namespace flashmla::kernels::sparse_decode {
+
+template <KVFormat kFormat>
+struct RawToken {
+  using Format = TokenFormat<kFormat>;
+  static constexpr int kChunks = Format::kNopeChunks / 4;  // per lane: 8 (V32) or 7 (MODEL1)
+  uint4 nope[kChunks];
+  uint4 rope[2];
+  uint4 scales;  // V32: 4 fp32; MODEL1: 8 UE8M0 bytes in .x, .y
+};
+
+// Loads lane quarter `q`'s share of a token; an unselected token (page ==
+// nullptr) is all zero bytes, which dequantize to a zero row.
+template <KVFormat kFormat>
+__device__ __forceinline__ void load_token(const TokenRef& t, int q, RawToken<kFormat>& raw) {
+  using Format = TokenFormat<kFormat>;
+  constexpr int kChunks = RawToken<kFormat>::kChunks;
+  if (t.page == nullptr) {
+    CUTE_UNROLL
+    for (int i = 0; i < kChunks; ++i) raw.nope[i] = make_uint4(0, 0, 0, 0);
+    raw.rope[0] = raw.rope[1] = make_uint4(0, 0, 0, 0);
+    raw.scales = make_uint4(0, 0, 0, 0);
+    return;
+  }
+  const uint8_t* token = t.page + int64_t(t.row) * Format::kTokenBytes;
+  CUTE_UNROLL
+  for (int i = 0; i < kChunks; ++i) raw.nope[i] = device::ld_nc_16b(token + 16 * (q + 4 * i));
+  raw.rope[0] = device::ld_nc_16b(token + Format::kRopeOffset + 16 * q);
+  raw.rope[1] = device::ld_nc_16b(token + Format::kRopeOffset + 16 * (q + 4));
+  if constexpr (kFormat == KVFormat::kFp8V32) {
+    raw.scales = device::ld_nc_16b(token + Format::kScaleOffset);
+  } else {
+    const uint8_t* scales =
+        t.page + int64_t(t.page_block_size) * Format::kTokenBytes + int64_t(t.row) * Format::kScaleBytes;
+    const uint2 s = device::ld_nc_8b(scales);
+    raw.scales = make_uint4(s.x, s.y, 0, 0);
+  }
+}
+
+// Hints L2 to fetch a token the next block will gather (its loads then hit
+// L2 instead of paying the full HBM latency inside the producer's loop).
+template <KVFormat kFormat>
+__device__ __forceinline__ void prefetch_token(const TokenRef& t) {
+  using Format = TokenFormat<kFormat>;
+  if (t.page == nullptr) return;
+  // MODEL1's 8 scale bytes are not prefetched: 16 tokens share a line of
+  // region B, and the address costs registers the producer cannot spare.
+  const uint8_t* token = t.page + int64_t(t.row) * Format::kTokenBytes;
+  device::prefetch_l2_bulk(token, uint32_t(Format::kTokenBytes));
+}
+
+// Dequantizes lane quarter q's share of a token into row `row` of a stage
+// (kNumKTiles tiles of 64 rows x 128 bytes, 128B-swizzled).
+template <typename Cfg>
+__device__ __forceinline__ void store_token(const RawToken<Cfg::kFormat>& raw, int q, int row, char* stage) {
+  using Format = typename Cfg::Format;
+  constexpr int kChunks = RawToken<Cfg::kFormat>::kChunks;
+  const uint32_t row_bytes = uint32_t(row) * 128;
+  CUTE_UNROLL
+  for (int i = 0; i < kChunks; ++i) {
+    // Chunk c = q + 4 i holds dims [16 c, 16 c + 16): tile i (64 dims), 8-dim
+    // columns 2 q and 2 q + 1 of it.
+    __nv_bfloat162 scale;
+    if constexpr (Cfg::kFormat == KVFormat::kFp8V32) {
+      // Scale tile (16 c) / 128 = i / 2.
+      const uint32_t bits = (i / 2 == 0) ? raw.scales.x : (i / 2 == 1) ? raw.scales.y : (i / 2 == 2) ? raw.scales.z : raw.scales.w;
+      scale = device::fp32_scale_to_bf16x2(__uint_as_float(bits));
+    } else {
+      // Scale tile (16 c) / 64 = i: byte i of the 8 scale bytes.
+      const uint32_t word = i < 4 ? raw.scales.x : raw.scales.y;
+      scale = device::ue8m0_to_bf16x2((word >> (8 * (i % 4))) & 0xFFu);
+    }
+    const uint32_t words[4] = {raw.nope[i].x, raw.nope[i].y, raw.nope[i].z, raw.nope[i].w};
+    uint32_t out[8];
+    CUTE_UNROLL
+    for (int w = 0; w < 4; ++w) device::dequant_e4m3x4(words[w], scale, out + 2 * w);
+    char* tile = stage + i * Cfg::kTileBytes;
+    *reinterpret_cast<uint4*>(tile + device::swizzle_128b(row_bytes + (2 * q) * 16)) =
+        make_uint4(out[0], out[1], out[2], out[3]);
+    *reinterpret_cast<uint4*>(tile + device::swizzle_128b(row_bytes + (2 * q + 1) * 16)) =
+        make_uint4(out[4], out[5], out[6], out[7]);
+  }
+  // RoPE: bf16 as stored; dims [kNopeDims, kNopeDims + 64) are one whole tile.
+  char* rope_tile = stage + (Format::kNopeDims / 64) * Cfg::kTileBytes;
+  *reinterpret_cast<uint4*>(rope_tile + device::swizzle_128b(row_bytes + q * 16)) = raw.rope[0];
+  *reinterpret_cast<uint4*>(rope_tile + device::swizzle_128b(row_bytes + (q + 4) * 16)) = raw.rope[1];
+}
+
+}  // namespace flashmla::kernels::sparse_decode

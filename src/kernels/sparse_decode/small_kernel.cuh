@@ -1,0 +1,334 @@
+// Sparse FP8 decode for h_q <= 32: one CTA per (worker, query token). Two
+// producer warpgroups gather and dequantize (a token quarter per thread,
+// the next block's loads in flight while this block is stored); one
+// consumer warpgroup computes with the heads on the wgmma N dimension:
+// S^T = K Q^T (M = 64 tokens, N = kN heads), then O^T += V^T P^T (8 m64
+// tiles of V dims). Softmax statistics are per column (head): reduced over
+// the 16 tokens of a warp by shuffles, over the 4 warps through shared
+// memory. See README.md.
+#pragma once
+
+#include <cstdint>
+
+#include <cuda.h>
+
+#include <cute/tensor.hpp>
+#include <cutlass/arch/reg_reconfig.h>
+
+#include "common/decode_schedule.h"
+#include "device/fence.cuh"
+#include "device/mbarrier.cuh"
+#include "device/named_barrier.cuh"
+#include "device/pdl.cuh"
+#include "device/swizzle.h"
+#include "device/tma.cuh"
+#include "device/wgmma_layout.h"
+#include "kernels/sparse_decode/kernel.cuh"
+#include "kernels/sparse_decode/small_config.cuh"
+
+namespace flashmla::kernels::sparse_decode {
+
+// Named barrier ids of the consumer warpgroup (128 threads).
+enum : uint32_t {
+  kSmallBarMax = 1,     // every warp's per-head block maximum is published
+  kSmallBarPReady = 2,  // P^T of the block is in shared memory
+  kSmallBarSum = 3,     // every warp's per-head sum is published
+};
+
+// Producer: thread t gathers token t / 4 of each block (lane quarter t % 4).
+// Four blocks are in flight per thread: block n is stored while the raw
+// bytes of block n + 1 load, the tokens of block n + 2 are prefetched into
+// L2 and the index of block n + 3 loads; no iteration waits on a dependent
+// load, and the raw loads find their bytes in L2.
+template <typename Cfg>
+__device__ __forceinline__ void produce_small(const CUtensorMap* q_map, const Params& p,
+                                             typename Cfg::SharedStorage& smem, const WorkerRange& range,
+                                             const int32_t* split_begin, int32_t s, int32_t q_box_heads) {
+  constexpr KVFormat kFormat = Cfg::kFormat;
+  const int tid = threadIdx.x;  // 0..255
+  const int q = tid % 4;
+  const int tok[1] = {tid / 4};
+
+  BlockCursor fetch(range, p, split_begin);
+  BlockSlot<1> cur = fetch_slot<1>(p, fetch, split_begin, s, tok);
+  BlockSlot<1> next = fetch_slot<1>(p, fetch, split_begin, s, tok);
+  BlockSlot<1> next2 = fetch_slot<1>(p, fetch, split_begin, s, tok);
+  RawToken<kFormat> cur_raw;
+  load_token<kFormat>(resolve_slot(p, cur, 0), q, cur_raw);
+  if (q == 0) prefetch_token<kFormat>(resolve_slot(p, next, 0));
+
+  int32_t q_loads = 0;
+  for (int32_t item = 0; (cur.flags & kSlotLive) != 0; ++item) {
+    const int stage = item % Cfg::kStages;
+    if (tid == 0 && (cur.flags & kSlotFirst) != 0) {
+      if (q_loads > 0) device::mbarrier_wait_parity(&smem.q_empty, (q_loads - 1) & 1);
+      ++q_loads;
+      device::mbarrier_arrive_expect_tx(&smem.q_full, Cfg::kNumKTiles * 128 * q_box_heads);
+      for (int t = 0; t < Cfg::kNumKTiles; ++t) {
+        device::tma_load_4d(reinterpret_cast<char*>(smem.q) + t * Cfg::kQTileBytes, &smem.q_full, q_map, t * 64,
+                            0, s, cur.req);
+      }
+    }
+    RawToken<kFormat> next_raw;
+    load_token<kFormat>(resolve_slot(p, next, 0), q, next_raw);  // index and L2 copy arrived earlier
+    if (q == 0) prefetch_token<kFormat>(resolve_slot(p, next2, 0));
+    const BlockSlot<1> after = fetch_slot<1>(p, fetch, split_begin, s, tok);
+
+    if (item >= Cfg::kStages) {
+      device::mbarrier_wait_parity(&smem.k_empty[stage], ((item / Cfg::kStages) - 1) & 1);
+    }
+    char* stage_bytes = reinterpret_cast<char*>(smem.k) + stage * (Cfg::kNumKTiles * Cfg::kTileBytes);
+    store_token<Cfg>(cur_raw, q, tok[0], stage_bytes);
+    if (q == 0) smem.valid[stage][tok[0]] = resolve_slot(p, cur, 0).page != nullptr;
+    device::fence_proxy_async_shared_cta();
+    device::mbarrier_arrive(&smem.k_full[stage]);
+
+    cur = next;
+    next = next2;
+    next2 = after;
+    cur_raw = next_raw;
+  }
+}
+
+template <typename Cfg>
+__global__ void __launch_bounds__(Cfg::kThreads, 1)
+    sparse_decode_small_kernel(const __grid_constant__ CUtensorMap q_map, const __grid_constant__ Params p) {
+  using Element = typename Cfg::Element;
+  constexpr int kN = Cfg::kN;
+  constexpr int kBlockN = Cfg::kBlockN;
+  constexpr int kHeadsPerThread = kN / 4;  // columns 8 j + 2 (lane % 4) + e
+  using SharedStorage = typename Cfg::SharedStorage;
+
+  extern __shared__ __align__(1024) char smem_raw[];
+  SharedStorage& smem = *reinterpret_cast<SharedStorage*>(smem_raw);
+
+  const int worker = blockIdx.x;
+  const int32_t s = blockIdx.y;
+  const int32_t q_box_heads = p.h_q;  // <= kN: the dispatcher's choice
+
+  if (threadIdx.x == 0) {
+    device::prefetch_tensormap(&q_map);
+    device::mbarrier_init(&smem.q_full, 1);
+    device::mbarrier_init(&smem.q_empty, 1);
+    for (int st = 0; st < Cfg::kStages; ++st) {
+      device::mbarrier_init(&smem.k_full[st], Cfg::kProducerThreads);
+      device::mbarrier_init(&smem.k_empty[st], 1);
+    }
+    device::fence_barrier_init();
+  }
+  device::grid_dependency_wait();
+  __syncthreads();
+
+  const ScheduleView schedule = schedule_view(const_cast<void*>(p.schedule), p.num_workers);
+  const WorkerRange planned = schedule.workers[worker];
+  const bool sane = planned.begin_req >= 0 && planned.begin_req <= planned.end_req && planned.end_req <= p.b &&
+                    planned.begin_block >= 0 && planned.end_block >= 0;
+  const WorkerRange range = sane ? planned : WorkerRange{p.b, 0, p.b, 0, 0, {0, 0, 0}};
+  const int32_t* split_begin = schedule.split_begin;
+
+  if (threadIdx.x < Cfg::kProducerThreads) {
+    cutlass::arch::warpgroup_reg_dealloc<Cfg::kProducerRegisters>();
+    produce_small<Cfg>(&q_map, p, smem, range, split_begin, s, q_box_heads);
+    device::grid_dependency_launch_dependents();
+    return;
+  }
+  cutlass::arch::warpgroup_reg_alloc<Cfg::kConsumerRegisters>();
+
+  const int tid = threadIdx.x - Cfg::kProducerThreads;  // 0..127
+  const int warp = tid / 32;
+  const int lane = tid % 32;
+
+  Tensor sQ = make_tensor(make_smem_ptr(smem.q), typename Cfg::SmemLayoutQ{});    // (kN, d_qk)
+  Tensor sK = make_tensor(make_smem_ptr(smem.k), typename Cfg::SmemLayoutK{});    // (64, d_qk, stages)
+  Tensor sVt = make_tensor(make_smem_ptr(smem.k), typename Cfg::SmemLayoutVt{});  // (512, 64, stages)
+  Tensor sPt = make_tensor(make_smem_ptr(smem.pt), typename Cfg::SmemLayoutPt{}); // (kN, 64)
+
+  typename Cfg::TiledMmaQK mma_qk;
+  typename Cfg::TiledMmaPV mma_pv;
+  auto thr_qk = mma_qk.get_thread_slice(tid);
+  auto thr_pv = mma_pv.get_thread_slice(tid);
+  Tensor tSrQ = thr_qk.partition_fragment_B(sQ);                                   // (MMA, 1, k)
+  Tensor tOrPt = thr_pv.partition_fragment_B(sPt);                                 // (MMA, 1, 4)
+  Tensor tSrS = partition_fragment_C(mma_qk, Shape<Int<kBlockN>, Int<kN>>{});      // kN / 2 fp32
+  Tensor tOrO = partition_fragment_C(mma_pv, Shape<Int<Cfg::kDimV>, Int<kN>>{});   // 4 kN fp32
+  static_assert(decltype(size(tSrS))::value == kN / 2, "S^T fragment");
+  static_assert(decltype(size(tOrO))::value == 4 * kN, "O^T fragment");
+  constexpr int kSRegs = kN / 2;
+  constexpr int kORegs = 4 * kN;
+
+  // Head slot of accumulator register i (same for S^T and every m-tile of
+  // O^T): column 8 (i / 4) + 2 (lane % 4) + i % 2 -> slot 2 (i / 4) + i % 2.
+  auto slot_of = [](int i) { return 2 * ((i % kSRegs) / 4) + i % 2; };
+  auto head_of_slot = [&](int slot) { return 8 * (slot / 2) + 2 * (lane % 4) + slot % 2; };
+  // Token rows of this thread in S^T: 16 warp + lane / 4 (i % 4 < 2) and + 8.
+  const int key0 = 16 * warp + lane / 4;
+
+  int32_t item = 0;
+  int32_t q_loads = 0;
+  PieceCursor pieces(range);
+  Piece piece;
+  while (pieces.next(p, split_begin, piece)) {
+    float head_max[kHeadsPerThread];
+    float head_sum[kHeadsPerThread];  // this thread's tokens only
+    CUTE_UNROLL
+    for (int h = 0; h < kHeadsPerThread; ++h) {
+      head_max[h] = -INFINITY;
+      head_sum[h] = 0.f;
+    }
+    clear(tOrO);
+
+    if (piece.to > piece.from) {
+      device::mbarrier_wait_parity(&smem.q_full, q_loads & 1);
+      ++q_loads;
+    }
+    for (int32_t block = piece.from; block < piece.to; ++block, ++item) {
+      const int stage = item % Cfg::kStages;
+      device::mbarrier_wait_parity(&smem.k_full[stage], (item / Cfg::kStages) & 1);
+
+      // S^T = K Q^T.
+      Tensor tSrK = thr_qk.partition_fragment_A(sK(_, _, stage));
+      gemm_ss(mma_qk, tSrK, tSrQ, tSrS, /*zero_init=*/true);
+      warpgroup_wait<0>();
+
+      const bool valid_lo = smem.valid[stage][key0] != 0;
+      const bool valid_hi = smem.valid[stage][key0 + 8] != 0;
+      float block_max[kHeadsPerThread];
+      CUTE_UNROLL
+      for (int h = 0; h < kHeadsPerThread; ++h) block_max[h] = -INFINITY;
+      CUTE_UNROLL
+      for (int i = 0; i < kSRegs; ++i) {
+        const bool valid = (i % 4 < 2) ? valid_lo : valid_hi;
+        const float sv = valid ? tSrS(i) * p.scale_log2 : -INFINITY;
+        tSrS(i) = sv;
+        block_max[slot_of(i)] = fmaxf(block_max[slot_of(i)], sv);
+      }
+      // Over the warp's 16 tokens (lanes with the same lane % 4), then the 4 warps.
+      CUTE_UNROLL
+      for (int h = 0; h < kHeadsPerThread; ++h) {
+        block_max[h] = fmaxf(block_max[h], __shfl_xor_sync(0xffffffffu, block_max[h], 4));
+        block_max[h] = fmaxf(block_max[h], __shfl_xor_sync(0xffffffffu, block_max[h], 8));
+        block_max[h] = fmaxf(block_max[h], __shfl_xor_sync(0xffffffffu, block_max[h], 16));
+        if (lane < 4) smem.head_max[item & 1][warp][head_of_slot(h)] = block_max[h];
+      }
+      device::named_barrier_sync(kSmallBarMax, Cfg::kConsumerThreads);
+
+      float rescale[kHeadsPerThread];
+      float max_used[kHeadsPerThread];
+      bool any_rescale = false;
+      CUTE_UNROLL
+      for (int h = 0; h < kHeadsPerThread; ++h) {
+        const int head = head_of_slot(h);
+        float m = head_max[h];
+        CUTE_UNROLL
+        for (int w = 0; w < 4; ++w) m = fmaxf(m, smem.head_max[item & 1][w][head]);
+        max_used[h] = m == -INFINITY ? 0.f : m;
+        rescale[h] = exp2f(head_max[h] - max_used[h]);
+        any_rescale |= rescale[h] != 1.f;
+        head_max[h] = m;
+        head_sum[h] *= rescale[h];
+      }
+      CUTE_UNROLL
+      for (int i = 0; i < kSRegs; ++i) {
+        const float prob = exp2f(tSrS(i) - max_used[slot_of(i)]);
+        tSrS(i) = prob;
+        head_sum[slot_of(i)] += prob;
+      }
+      if (__any_sync(0xffffffffu, any_rescale)) {
+        CUTE_UNROLL
+        for (int i = 0; i < kORegs; ++i) tOrO(i) *= rescale[slot_of(i)];
+      }
+      // P^T (bf16): row = head, column = token, 128B-swizzled K-major.
+      CUTE_UNROLL
+      for (int i = 0; i < kSRegs; ++i) {
+        const int key = key0 + ((i % 4 < 2) ? 0 : 8);
+        const int head = head_of_slot(slot_of(i));
+        const uint32_t offset = device::swizzle_128b(uint32_t(head * 128 + key * 2));
+        *reinterpret_cast<Element*>(reinterpret_cast<char*>(smem.pt) + offset) = static_cast<Element>(tSrS(i));
+      }
+      device::fence_proxy_async_shared_cta();
+      device::named_barrier_sync(kSmallBarPReady, Cfg::kConsumerThreads);
+
+      // O^T += V^T P^T over the 8 m64 tiles of V dims.
+      Tensor tOrVt = thr_pv.partition_fragment_A(sVt(_, _, stage));
+      gemm_ss(mma_pv, tOrVt, tOrPt, tOrO, /*zero_init=*/false);
+      warpgroup_wait<0>();
+      if (tid == 0) device::mbarrier_arrive(&smem.k_empty[stage]);
+    }
+    if (piece.to > piece.from && tid == 0) device::mbarrier_arrive(&smem.q_empty);
+
+    // Per-head sums over the warp's tokens, then the 4 warps.
+    float total[kHeadsPerThread];
+    CUTE_UNROLL
+    for (int h = 0; h < kHeadsPerThread; ++h) {
+      float sum = head_sum[h];
+      sum += __shfl_xor_sync(0xffffffffu, sum, 4);
+      sum += __shfl_xor_sync(0xffffffffu, sum, 8);
+      sum += __shfl_xor_sync(0xffffffffu, sum, 16);
+      if (lane < 4) smem.head_sum[warp][head_of_slot(h)] = sum;
+    }
+    device::named_barrier_sync(kSmallBarSum, Cfg::kConsumerThreads);
+    float inv[kHeadsPerThread];
+    CUTE_UNROLL
+    for (int h = 0; h < kHeadsPerThread; ++h) {
+      const int head = head_of_slot(h);
+      float sum = 0.f;
+      CUTE_UNROLL
+      for (int w = 0; w < 4; ++w) sum += smem.head_sum[w][head];
+      total[h] = sum;
+      const bool empty = sum == 0.f;
+      float denominator = sum;
+      if (!piece.split && p.attn_sink != nullptr && head < p.h_q) {
+        denominator += exp2f(p.attn_sink[head] * 1.4426950408889634f - head_max[h]);
+      }
+      inv[h] = empty ? 0.f : 1.f / denominator;
+    }
+    // Everyone has read head_sum before the next piece overwrites it.
+    device::named_barrier_sync(kSmallBarSum, Cfg::kConsumerThreads);
+
+    // Epilogue: O^T element (dim, head) -> out[req, s, head, dim], one head
+    // (one row pointer) at a time.
+    const bool write_partial = piece.split && piece.slot >= 0;
+    if (!piece.split || write_partial) {
+      CUTE_UNROLL
+      for (int h = 0; h < kHeadsPerThread; ++h) {
+        const int head = head_of_slot(h);
+        if (head >= p.h_q) continue;
+        Element* out_row = static_cast<Element*>(p.out) + int64_t(piece.req) * p.stride_out_b +
+                           int64_t(s) * p.stride_out_s + int64_t(head) * p.stride_out_h;
+        float* partial_row =
+            p.out_partial + ((int64_t(piece.slot) * p.s_q + s) * p.h_q + head) * Cfg::kDimV;
+        CUTE_UNROLL
+        for (int m_tile = 0; m_tile < 8; ++m_tile) {
+          CUTE_UNROLL
+          for (int half = 0; half < 2; ++half) {
+            // Register of (m_tile, head slot h, row half): see slot_of.
+            const int i = m_tile * kSRegs + 4 * (h / 2) + 2 * half + h % 2;
+            const int dim = 64 * m_tile + key0 + 8 * half;
+            const float v = tOrO(i) * inv[h];
+            if (!piece.split) {
+              out_row[dim] = static_cast<Element>(v);
+            } else {
+              partial_row[dim] = v;
+            }
+          }
+        }
+      }
+      if (warp == 0 && lane < 4) {
+        CUTE_UNROLL
+        for (int h = 0; h < kHeadsPerThread; ++h) {
+          const int head = head_of_slot(h);
+          if (head >= p.h_q) continue;
+          const float lse = total[h] == 0.f ? -INFINITY : (head_max[h] + log2f(total[h])) * 0.6931471805599453f;
+          if (!piece.split) {
+            p.lse[int64_t(piece.req) * p.stride_lse_b + int64_t(head) * p.stride_lse_h + s] = lse;
+          } else {
+            p.lse_partial[(int64_t(piece.slot) * p.s_q + s) * p.h_q + head] = lse;
+          }
+        }
+      }
+    }
+  }
+  device::grid_dependency_launch_dependents();
+}
+
+}  // namespace flashmla::kernels::sparse_decode
