@@ -14,9 +14,9 @@ Same names, signatures, defaults and return conventions as FlashMLA's
 - ``flash_mla_sparse_fwd(...) -> (out, max_logits, lse)``.
 
 lse is ``[b, h_q, s_q]`` (``[s_q, h_q]`` for the prefill), natural log, with
-``+inf`` for a row with no key, as FlashMLA returns it. Operations whose
-kernels are not built yet (sparse decode, sparse prefill, FP8 dense decode)
-raise ``NotImplementedError`` with the library's message.
+``+inf`` for a row with no key, as FlashMLA returns it. Valid inputs that
+no compiled kernel serves (FP8 dense decode, dense d_qk 512) raise
+``NotImplementedError`` with the library's message.
 
 Importing this module does not import torch; calling a function does.
 """
