@@ -11,6 +11,7 @@
 #include <cutlass/arch/reg_reconfig.h>
 
 #include "common/decode_schedule.h"
+#include "device/cute_gemm.cuh"
 #include "device/fence.cuh"
 #include "device/mbarrier.cuh"
 #include "device/named_barrier.cuh"
@@ -122,22 +123,6 @@ struct BlockCursor {
     if (++block >= piece.to) valid = next_piece(p, split_begin);
   }
 };
-
-// acc (+)= A B over all k blocks of the operands, issued as one wgmma batch.
-template <typename TiledMma, typename TensorA, typename TensorB, typename TensorC>
-__device__ __forceinline__ void gemm_ss(TiledMma& mma, const TensorA& a, const TensorB& b, TensorC& acc,
-                                        bool zero_init) {
-  warpgroup_fence_operand(acc);
-  warpgroup_arrive();
-  mma.accumulate_ = zero_init ? GMMA::ScaleOut::Zero : GMMA::ScaleOut::One;
-  CUTE_UNROLL
-  for (int k = 0; k < size<2>(a); ++k) {
-    cute::gemm(mma, a(_, _, k), b(_, _, k), acc);
-    mma.accumulate_ = GMMA::ScaleOut::One;
-  }
-  warpgroup_commit_batch();
-  warpgroup_fence_operand(acc);
-}
 
 template <typename Cfg>
 __global__ void __launch_bounds__(Cfg::kThreads, 1)
@@ -298,7 +283,7 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
       // S = Q K_half^T for keys [32 wg, 32 wg + 32) of the block.
       Tensor sKw = local_tile(sK(_, _, stage), Shape<Int<kHalfN>, Int<Cfg::kDimQK>>{}, make_coord(wg, _0{}));
       Tensor tSrK = thr_qk.partition_fragment_B(sKw);
-      gemm_ss(mma_qk, tSrQ, tSrK, tSrS, /*zero_init=*/true);
+      device::gemm_ss(mma_qk, tSrQ, tSrK, tSrS, /*zero_init=*/true);
       warpgroup_wait<0>();
 
       // Mask by selection (a masked logit may be NaN: never multiply it).
@@ -375,7 +360,7 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
       // O_half += P V_half.
       Tensor sVtw = local_tile(sVt(_, _, stage), Shape<Int<kHalfV>, Int<kBlockN>>{}, make_coord(wg, _0{}));
       Tensor tOrV = thr_pv.partition_fragment_B(sVtw);
-      gemm_ss(mma_pv, tOrP, tOrV, tOrO, /*zero_init=*/false);
+      device::gemm_ss(mma_pv, tOrP, tOrV, tOrO, /*zero_init=*/false);
       warpgroup_wait<0>();
       if (tid_wg == 0) device::mbarrier_arrive(&smem.k_empty[stage]);  // this warpgroup is done with the stage
     }

@@ -16,6 +16,7 @@
 #include <cutlass/arch/reg_reconfig.h>
 
 #include "common/decode_schedule.h"
+#include "device/cute_gemm.cuh"
 #include "device/fence.cuh"
 #include "device/mbarrier.cuh"
 #include "device/named_barrier.cuh"
@@ -187,7 +188,7 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
 
       // S^T = K Q^T.
       Tensor tSrK = thr_qk.partition_fragment_A(sK(_, _, stage));
-      gemm_ss(mma_qk, tSrK, tSrQ, tSrS, /*zero_init=*/true);
+      device::gemm_ss(mma_qk, tSrK, tSrQ, tSrS, /*zero_init=*/true);
       warpgroup_wait<0>();
 
       const bool valid_lo = smem.valid[stage][key0] != 0;
@@ -250,7 +251,7 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
 
       // O^T += V^T P^T over the 8 m64 tiles of V dims.
       Tensor tOrVt = thr_pv.partition_fragment_A(sVt(_, _, stage));
-      gemm_ss(mma_pv, tOrVt, tOrPt, tOrO, /*zero_init=*/false);
+      device::gemm_ss(mma_pv, tOrVt, tOrPt, tOrO, /*zero_init=*/false);
       warpgroup_wait<0>();
       if (tid == 0) device::mbarrier_arrive(&smem.k_empty[stage]);
     }

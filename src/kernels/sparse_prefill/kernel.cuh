@@ -13,6 +13,7 @@
 #include <cutlass/arch/reg_reconfig.h>
 
 #include "device/cp_async.cuh"
+#include "device/cute_gemm.cuh"
 #include "device/fence.cuh"
 #include "device/mbarrier.cuh"
 #include "device/named_barrier.cuh"
@@ -42,23 +43,6 @@ __device__ __forceinline__ int32_t token_length(const Params& p, int32_t token) 
   if (p.topk_length == nullptr) return p.topk;
   const int32_t len = p.topk_length[token];
   return len <= 0 ? 0 : (len > p.topk ? p.topk : len);
-}
-
-// acc (+)= A B over all k blocks of the operands, issued as one wgmma batch
-// (not waited for).
-template <typename TiledMma, typename TensorA, typename TensorB, typename TensorC>
-__device__ __forceinline__ void gemm_ss(TiledMma& mma, const TensorA& a, const TensorB& b, TensorC& acc,
-                                        bool zero_init) {
-  warpgroup_fence_operand(acc);
-  warpgroup_arrive();
-  mma.accumulate_ = zero_init ? GMMA::ScaleOut::Zero : GMMA::ScaleOut::One;
-  CUTE_UNROLL
-  for (int k = 0; k < size<2>(a); ++k) {
-    cute::gemm(mma, a(_, _, k), b(_, _, k), acc);
-    mma.accumulate_ = GMMA::ScaleOut::One;
-  }
-  warpgroup_commit_batch();
-  warpgroup_fence_operand(acc);
 }
 
 // The producer warpgroup: per block of 64 selected positions, each thread
@@ -227,7 +211,7 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
     device::fence_proxy_async_shared_cta();  // cp.async wrote the stage through the generic proxy
     Tensor sKw = local_tile(sK(_, _, stage), Shape<Int<kHalfN>, Int<Cfg::kDimQK>>{}, make_coord(wg, _0{}));
     Tensor tSrK = thr_qk.partition_fragment_B(sKw);
-    gemm_ss(mma_qk, tSrQ, tSrK, tSrS, /*zero_init=*/true);
+    device::gemm_ss(mma_qk, tSrQ, tSrK, tSrS, /*zero_init=*/true);
   };
   // O_half += P V_half of the block in `stage`.
   auto issue_pv = [&](int stage) {
@@ -235,7 +219,7 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
     Tensor tOrP = thr_pv.partition_fragment_A(sP);
     Tensor sVtw = local_tile(sVt(_, _, stage), Shape<Int<kHalfV>, Int<kBlockN>>{}, make_coord(wg, _0{}));
     Tensor tOrV = thr_pv.partition_fragment_B(sVtw);
-    gemm_ss(mma_pv, tOrP, tOrV, tOrO, /*zero_init=*/false);
+    device::gemm_ss(mma_pv, tOrP, tOrV, tOrO, /*zero_init=*/false);
   };
   // Mask, row max (exchanged between the warpgroups) and exp2 of block n's
   // S, in place; returns through `rescale` the factor O must be scaled by.
