@@ -68,10 +68,43 @@ __device__ __forceinline__ void prefetch_token(const TokenRef& t) {
   device::prefetch_l2_bulk(token, uint32_t(Format::kTokenBytes));
 }
 
+// The scale of NoPE chunk i of lane quarter q's share (chunk q + 4 i), as a
+// bf16 pair: V32 has one fp32 scale per 128 dims, chunk (q + 4 i) * 16 / 128
+// = i / 2; MODEL1 one UE8M0 byte per 64 dims, byte i.
+template <KVFormat kFormat>
+__device__ __forceinline__ __nv_bfloat162 chunk_scale(const uint4& scales, int i) {
+  if constexpr (kFormat == KVFormat::kFp8V32) {
+    const uint32_t bits = (i / 2 == 0) ? scales.x : (i / 2 == 1) ? scales.y : (i / 2 == 2) ? scales.z : scales.w;
+    return device::fp32_scale_to_bf16x2(__uint_as_float(bits));
+  } else {
+    const uint32_t word = i < 4 ? scales.x : scales.y;
+    return device::ue8m0_to_bf16x2((word >> (8 * (i % 4))) & 0xFFu);
+  }
+}
+
+// Whether every scale of the token is below 2^8, so that each chunk needs one
+// multiply per two codes (device/fp8_dequant.cuh).
+template <KVFormat kFormat>
+__device__ __forceinline__ bool token_scales_narrow(const uint4& scales) {
+  if constexpr (kFormat == KVFormat::kFp8V32) {
+    return device::scale_is_narrow(device::fp32_scale_to_bf16x2(__uint_as_float(scales.x))) &&
+           device::scale_is_narrow(device::fp32_scale_to_bf16x2(__uint_as_float(scales.y))) &&
+           device::scale_is_narrow(device::fp32_scale_to_bf16x2(__uint_as_float(scales.z))) &&
+           device::scale_is_narrow(device::fp32_scale_to_bf16x2(__uint_as_float(scales.w)));
+  } else {
+    // Seven bytes (the eighth is padding): the largest must have a factor.
+    uint32_t m = __vmaxu4(scales.x, scales.y & 0x00FFFFFFu);  // bytewise
+    m = __vmaxu4(m, m >> 16);
+    m = __vmaxu4(m, m >> 8);
+    return (m & 0xFFu) <= device::kUe8m0MaxNarrowByte;
+  }
+}
+
 // Dequantizes lane quarter q's share of a token into row `row` of a stage
-// (kNumKTiles tiles of 64 rows x 128 bytes, 128B-swizzled).
-template <typename Cfg>
-__device__ __forceinline__ void store_token(const RawToken<Cfg::kFormat>& raw, int q, int row, char* stage) {
+// (kNumKTiles tiles of 64 rows x 128 bytes, 128B-swizzled). kNarrow: every
+// scale of the token is below 2^8 (one multiply per two codes).
+template <typename Cfg, bool kNarrow>
+__device__ __forceinline__ void store_token_as(const RawToken<Cfg::kFormat>& raw, int q, int row, char* stage) {
   using Format = typename Cfg::Format;
   constexpr int kChunks = RawToken<Cfg::kFormat>::kChunks;
   const uint32_t row_bytes = uint32_t(row) * 128;
@@ -79,20 +112,17 @@ __device__ __forceinline__ void store_token(const RawToken<Cfg::kFormat>& raw, i
   for (int i = 0; i < kChunks; ++i) {
     // Chunk c = q + 4 i holds dims [16 c, 16 c + 16): tile i (64 dims), 8-dim
     // columns 2 q and 2 q + 1 of it.
-    __nv_bfloat162 scale;
-    if constexpr (Cfg::kFormat == KVFormat::kFp8V32) {
-      // Scale tile (16 c) / 128 = i / 2.
-      const uint32_t bits = (i / 2 == 0) ? raw.scales.x : (i / 2 == 1) ? raw.scales.y : (i / 2 == 2) ? raw.scales.z : raw.scales.w;
-      scale = device::fp32_scale_to_bf16x2(__uint_as_float(bits));
-    } else {
-      // Scale tile (16 c) / 64 = i: byte i of the 8 scale bytes.
-      const uint32_t word = i < 4 ? raw.scales.x : raw.scales.y;
-      scale = device::ue8m0_to_bf16x2((word >> (8 * (i % 4))) & 0xFFu);
-    }
+    const __nv_bfloat162 scale = chunk_scale<Cfg::kFormat>(raw.scales, i);
     const uint32_t words[4] = {raw.nope[i].x, raw.nope[i].y, raw.nope[i].z, raw.nope[i].w};
     uint32_t out[8];
-    CUTE_UNROLL
-    for (int w = 0; w < 4; ++w) device::dequant_e4m3x4(words[w], scale, out + 2 * w);
+    if constexpr (kNarrow) {
+      const __nv_bfloat162 factor = device::scale_factor_bf16x2(scale);
+      CUTE_UNROLL
+      for (int w = 0; w < 4; ++w) device::dequant_e4m3x4(words[w], factor, out + 2 * w);
+    } else {
+      CUTE_UNROLL
+      for (int w = 0; w < 4; ++w) device::dequant_e4m3x4_wide(words[w], scale, out + 2 * w);
+    }
     char* tile = stage + i * Cfg::kTileBytes;
     *reinterpret_cast<uint4*>(tile + device::swizzle_128b(row_bytes + (2 * q) * 16)) =
         make_uint4(out[0], out[1], out[2], out[3]);
@@ -103,6 +133,23 @@ __device__ __forceinline__ void store_token(const RawToken<Cfg::kFormat>& raw, i
   char* rope_tile = stage + (Format::kNopeDims / 64) * Cfg::kTileBytes;
   *reinterpret_cast<uint4*>(rope_tile + device::swizzle_128b(row_bytes + q * 16)) = raw.rope[0];
   *reinterpret_cast<uint4*>(rope_tile + device::swizzle_128b(row_bytes + (q + 4) * 16)) = raw.rope[1];
+}
+
+// Dequantizes a thread's tokens into a stage: one branch for all of them,
+// so that the compiler interleaves their dequantization.
+template <typename Cfg, int kTokens>
+__device__ __forceinline__ void store_tokens(const RawToken<Cfg::kFormat> (&raw)[kTokens], int q,
+                                             const int (&rows)[kTokens], char* stage) {
+  bool narrow = true;
+  CUTE_UNROLL
+  for (int t = 0; t < kTokens; ++t) narrow = narrow && token_scales_narrow<Cfg::kFormat>(raw[t].scales);
+  if (narrow) {
+    CUTE_UNROLL
+    for (int t = 0; t < kTokens; ++t) store_token_as<Cfg, true>(raw[t], q, rows[t], stage);
+  } else {
+    CUTE_UNROLL
+    for (int t = 0; t < kTokens; ++t) store_token_as<Cfg, false>(raw[t], q, rows[t], stage);
+  }
 }
 
 }  // namespace flashmla::kernels::sparse_decode

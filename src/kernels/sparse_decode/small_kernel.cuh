@@ -54,8 +54,8 @@ __device__ __forceinline__ void produce_small(const CUtensorMap* q_map, const Pa
   BlockSlot<1> cur = fetch_slot<1>(p, fetch, split_begin, s, tok);
   BlockSlot<1> next = fetch_slot<1>(p, fetch, split_begin, s, tok);
   BlockSlot<1> next2 = fetch_slot<1>(p, fetch, split_begin, s, tok);
-  RawToken<kFormat> cur_raw;
-  load_token<kFormat>(resolve_slot(p, cur, 0), q, cur_raw);
+  RawToken<kFormat> cur_raw[1];
+  load_token<kFormat>(resolve_slot(p, cur, 0), q, cur_raw[0]);
   if (q == 0) prefetch_token<kFormat>(resolve_slot(p, next, 0));
 
   int32_t q_loads = 0;
@@ -79,7 +79,7 @@ __device__ __forceinline__ void produce_small(const CUtensorMap* q_map, const Pa
       device::mbarrier_wait_parity(&smem.k_empty[stage], ((item / Cfg::kStages) - 1) & 1);
     }
     char* stage_bytes = reinterpret_cast<char*>(smem.k) + stage * (Cfg::kNumKTiles * Cfg::kTileBytes);
-    store_token<Cfg>(cur_raw, q, tok[0], stage_bytes);
+    store_tokens<Cfg, 1>(cur_raw, q, tok, stage_bytes);
     if (q == 0) smem.valid[stage][tok[0]] = resolve_slot(p, cur, 0).page != nullptr;
     device::fence_proxy_async_shared_cta();
     device::mbarrier_arrive(&smem.k_full[stage]);
@@ -87,7 +87,7 @@ __device__ __forceinline__ void produce_small(const CUtensorMap* q_map, const Pa
     cur = next;
     next = next2;
     next2 = after;
-    cur_raw = next_raw;
+    cur_raw[0] = next_raw;
   }
 }
 
