@@ -7,18 +7,21 @@
 namespace flashmla::device {
 
 // PTX ISA "Data Movement and Conversion Instructions: ld" (.global.nc with
-// L1::no_allocate and the L2::256B prefetch size): 16 bytes from memory that
-// no thread writes during the kernel; a token's bytes are read once per CTA,
-// so they bypass L1.
+// L1::evict_last and the L2::256B prefetch size): 16 bytes from memory that
+// no thread writes during the kernel. A token's bytes are read once per CTA,
+// yet allocating them in L1 measured faster than L1::no_allocate on an H100
+// (sparse decode S01 316 vs 361 us, S03 337 vs 390, S05 119 vs 128 at
+// a56e583), as FlashMLA also found for its sparse decode gather.
 __device__ __forceinline__ uint4 ld_nc_16b(const void* ptr) {
   uint4 v;
-  asm volatile("ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0, %1, %2, %3}, [%4];"
+  asm volatile("ld.global.nc.L1::evict_last.L2::256B.v4.u32 {%0, %1, %2, %3}, [%4];"
                : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
                : "l"(ptr));
   return v;
 }
 
-// 8 bytes, same policy.
+// 8 bytes (MODEL1 scale bytes), L1::no_allocate (not yet measured with
+// L1::evict_last: the benchmark's cases are V32).
 __device__ __forceinline__ uint2 ld_nc_8b(const void* ptr) {
   uint2 v;
   asm volatile("ld.global.nc.L1::no_allocate.v2.u32 {%0, %1}, [%2];" : "=r"(v.x), "=r"(v.y) : "l"(ptr));
