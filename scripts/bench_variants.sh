@@ -38,8 +38,11 @@ n=${#patches[@]}
 base_jobs=$(( n > 0 ? (jobs + 1) / 2 : jobs ))
 variant_jobs=$(( n > 0 ? (jobs / 2 > n ? jobs / 2 / n : 1) : 1 ))
 
-configure() {  # dir
-  cmake -S "$1" -B "$1/build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DFLASHMLA_BUILD_TESTS=OFF >/dev/null 2>&1
+configure() {  # dir [cmake args]: an existing build keeps its cache (and its tests)
+  local dir="$1"
+  shift
+  [ -f "$dir/build/CMakeCache.txt" ] && return 0
+  cmake -S "$dir" -B "$dir/build" -G Ninja -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null 2>&1
 }
 
 names=()
@@ -60,7 +63,7 @@ configure "$root" || { echo "bench_variants: base configure failed" >&2; exit 1;
 (cmake --build "$root/build" -j "$base_jobs" --target flashmla-bench >"$work/build-base.log" 2>&1) &
 base_pid=$!
 for name in "${names[@]}"; do
-  (configure "$work/$name" && cmake --build "$work/$name/build" -j "$variant_jobs" --target flashmla-bench \
+  (configure "$work/$name" -DFLASHMLA_BUILD_TESTS=OFF && cmake --build "$work/$name/build" -j "$variant_jobs" --target flashmla-bench \
      >"$work/build-$name.log" 2>&1) &
   pids+=($!)
 done
@@ -92,7 +95,8 @@ for name in "${names[@]}"; do run_bench "$name" "$work/$name/build/bench/flashml
 
 echo "== ptxas spills" >>"$log"
 for f in "$work"/build-*.log; do
-  echo "$(basename "$f" .log): $(grep -c 'bytes spill stores' "$f") kernels reported, $(grep -E 'spill stores' "$f" | grep -vc ' 0 bytes spill stores') with spills" >>"$log"
+  frames=$(grep -E '^ +[0-9]+ bytes stack frame' "$f")
+  echo "$(basename "$f" .log): $(echo "$frames" | grep -c 'stack frame') kernels compiled, $(echo "$frames" | grep -vc ' 0 bytes spill stores') spill" >>"$log"
 done
 tar -C "$work" -czf "$out/variants.tgz" $(cd "$work" && ls *.log *.json 2>/dev/null)
 rm -rf "$work"
