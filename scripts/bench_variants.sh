@@ -5,9 +5,10 @@
 # others, then every build runs the same benchmark cases one after another
 # on the same GPU, so the numbers compare. Ablations (a patch that removes
 # the loads, the dequantization, the consumer) are variants too: they need
-# not be correct, so variants run with --no-verify; the base verifies.
+# not be correct, so variants run with --no-verify unless --verify is given;
+# the base always verifies.
 #
-#   scripts/bench_variants.sh [--out DIR] [--cases S01,S03] [--jobs N] [PATCH...]
+#   scripts/bench_variants.sh [--out DIR] [--cases S01,S03] [--jobs N] [--verify] [PATCH...]
 #
 # Writes DIR/variants.log (the table of every build, then the ptxas spill
 # lines of each) and DIR/variants.tgz (build logs, per-build result JSON).
@@ -18,12 +19,14 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 out="build/variants"
 cases="S01,S03,S05,S06"
 jobs=$(nproc)
+variant_verify=--no-verify
 patches=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --out) out="$2"; shift 2 ;;
     --cases) cases="$2"; shift 2 ;;
     --jobs) jobs="$2"; shift 2 ;;
+    --verify) variant_verify=""; shift ;;
     *) patches+=("$1"); shift ;;
   esac
 done
@@ -91,7 +94,7 @@ if [ $status -eq 0 ]; then
   run_bench base "$root/build/bench/flashmla-bench"
   grep -Eq "^[DSP][0-9][0-9] .* fail *$" "$work/bench-base.log" && status=1
 fi
-for name in "${names[@]}"; do run_bench "$name" "$work/$name/build/bench/flashmla-bench" --no-verify; done
+for name in "${names[@]}"; do run_bench "$name" "$work/$name/build/bench/flashmla-bench" $variant_verify; done
 
 echo "== ptxas spills" >>"$log"
 for f in "$work"/build-*.log; do
