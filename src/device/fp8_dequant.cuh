@@ -61,12 +61,8 @@ __device__ __forceinline__ __nv_bfloat162 ue8m0_to_bf16x2(uint32_t byte) {
   return as_bf162(bits | (bits << 16));
 }
 
-// The factor of a UE8M0 byte, 2^(byte - 7) (bytes 0..134, scales below 2^8).
-__device__ __forceinline__ __nv_bfloat162 ue8m0_to_factor_bf16x2(uint32_t byte) {
-  const uint32_t bits = (byte + 120u) << 7;
-  return as_bf162(bits | (bits << 16));
-}
-inline constexpr uint32_t kUe8m0MaxNarrowByte = 134;  // 2^7: the largest scale with a factor
+// The largest UE8M0 byte whose scale (2^7) is narrow: below 2^8.
+inline constexpr uint32_t kUe8m0MaxNarrowByte = 134;
 
 // An fp32 scale rounded to bf16 (the reference's bf16(scale)) as a pair.
 __device__ __forceinline__ __nv_bfloat162 fp32_scale_to_bf16x2(float scale) {

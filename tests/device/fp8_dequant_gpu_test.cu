@@ -39,14 +39,17 @@ __global__ void dequant_fp32_scales_kernel(const uint32_t* words, const float* s
   dequant_e4m3x4_wide(words[w], scale, wide + at);
 }
 
-// One block per UE8M0 byte: the factor path for bytes up to
-// kUe8m0MaxNarrowByte, the wide path for every byte.
-__global__ void dequant_ue8m0_kernel(const uint32_t* words, uint32_t* narrow, uint32_t* wide) {
+// One block per UE8M0 byte, as the sparse decode producer uses it: the
+// factor path for bytes up to kUe8m0MaxNarrowByte (which must agree with
+// scale_is_narrow), the wide path for every byte.
+__global__ void dequant_ue8m0_kernel(const uint32_t* words, uint32_t* narrow, uint32_t* wide, uint8_t* is_narrow) {
   const int w = threadIdx.x;
   const uint32_t byte = blockIdx.x;
   const int64_t at = (int64_t(byte) * kWords + w) * 2;
-  if (byte <= kUe8m0MaxNarrowByte) dequant_e4m3x4(words[w], ue8m0_to_factor_bf16x2(byte), narrow + at);
-  dequant_e4m3x4_wide(words[w], ue8m0_to_bf16x2(byte), wide + at);
+  const __nv_bfloat162 scale = ue8m0_to_bf16x2(byte);
+  if (w == 0) is_narrow[byte] = scale_is_narrow(scale) ? 1 : 0;
+  if (byte <= kUe8m0MaxNarrowByte) dequant_e4m3x4(words[w], scale_factor_bf16x2(scale), narrow + at);
+  dequant_e4m3x4_wide(words[w], scale, wide + at);
 }
 
 std::vector<uint32_t> all_codes() {
@@ -121,14 +124,19 @@ TEST(GpuFp8Dequant, EveryCodeUnderEveryUe8m0ByteBitExact) {
   const std::vector<uint32_t> words = all_codes();
   DeviceBuffer d_words = to_device(words);
   const size_t n = size_t(256) * kWords * 2;
-  DeviceBuffer d_narrow(n * sizeof(uint32_t)), d_wide(n * sizeof(uint32_t));
-  dequant_ue8m0_kernel<<<256, kWords>>>(d_words.as<uint32_t>(), d_narrow.as<uint32_t>(), d_wide.as<uint32_t>());
+  DeviceBuffer d_narrow(n * sizeof(uint32_t)), d_wide(n * sizeof(uint32_t)), d_is_narrow(256);
+  dequant_ue8m0_kernel<<<256, kWords>>>(d_words.as<uint32_t>(), d_narrow.as<uint32_t>(), d_wide.as<uint32_t>(),
+                                        d_is_narrow.as<uint8_t>());
   FLASHMLA_ASSERT_CUDA(cudaGetLastError());
   FLASHMLA_ASSERT_CUDA(cudaDeviceSynchronize());
   std::vector<uint32_t> narrow(n), wide(n);
+  std::vector<uint8_t> is_narrow(256);
   FLASHMLA_ASSERT_CUDA(d_narrow.download(narrow));
   FLASHMLA_ASSERT_CUDA(d_wide.download(wide));
+  FLASHMLA_ASSERT_CUDA(d_is_narrow.download(is_narrow));
   for (int byte = 0; byte < 256; ++byte) {
+    // The producer's byte test (token_scales_narrow) and scale_is_narrow agree.
+    ASSERT_EQ(is_narrow[byte] != 0, byte <= int(kUe8m0MaxNarrowByte)) << "UE8M0 byte " << byte;
     const float scale = ref::ue8m0_to_float(uint8_t(byte));
     if (byte <= int(kUe8m0MaxNarrowByte)) expect_codes(narrow, byte, scale, "one-multiply");
     expect_codes(wide, byte, scale, "two-multiply");
