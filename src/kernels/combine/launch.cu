@@ -1,31 +1,23 @@
 #include "kernels/combine/launch.h"
 
 #include "kernels/combine/kernel.cuh"
+#include "kernels/launch_pdl.h"
 
 namespace flashmla::kernels {
 namespace {
 
-// Launches with programmatic dependent launch allowed: the kernel waits on
-// the grid dependency itself, so it may be scheduled while the producer of
-// its partials drains.
+// One CTA per (row, head), launched with PDL: it may be scheduled while the
+// producer of its partials drains.
 template <typename KernelParams>
-cudaError_t launch_pdl(void (*kernel)(KernelParams), const KernelParams& params, int64_t rows, int64_t h_q,
-                       cudaStream_t stream) {
-  cudaLaunchConfig_t config = {};
-  config.gridDim = dim3(unsigned(rows), unsigned(h_q), 1);
-  config.blockDim = dim3(kCombineWarps * 32, 1, 1);
-  config.stream = stream;
-  cudaLaunchAttribute attribute;
-  attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attribute.val.programmaticStreamSerializationAllowed = 1;
-  config.attrs = &attribute;
-  config.numAttrs = 1;
-  return cudaLaunchKernelEx(&config, kernel, params);
+cudaError_t launch_rows(void (*kernel)(KernelParams), const KernelParams& params, int64_t rows, int64_t h_q,
+                        cudaStream_t stream) {
+  return launch_pdl(kernel, dim3(unsigned(rows), unsigned(h_q), 1), dim3(kCombineWarps * 32, 1, 1), 0, stream,
+                    params);
 }
 
 template <typename PartialT, typename OutT>
 cudaError_t launch_typed(const CombineParams& params, int64_t rows, cudaStream_t stream) {
-  return launch_pdl(combine_kernel<PartialT, OutT>, params, rows, params.h_q, stream);
+  return launch_rows(combine_kernel<PartialT, OutT>, params, rows, params.h_q, stream);
 }
 
 template <typename PartialT>
@@ -93,9 +85,9 @@ cudaError_t launch_scheduled_combine(const ScheduledCombineArgs& args, cudaStrea
   params.stride_lse_b = args.stride_lse_b;
   params.stride_lse_h = args.stride_lse_h;
   switch (args.dtype) {
-    case DType::kBFloat16: return launch_pdl(combine_scheduled_kernel<__nv_bfloat16>, params, rows, args.h_q, stream);
-    case DType::kFloat16: return launch_pdl(combine_scheduled_kernel<__half>, params, rows, args.h_q, stream);
-    case DType::kFloat32: return launch_pdl(combine_scheduled_kernel<float>, params, rows, args.h_q, stream);
+    case DType::kBFloat16: return launch_rows(combine_scheduled_kernel<__nv_bfloat16>, params, rows, args.h_q, stream);
+    case DType::kFloat16: return launch_rows(combine_scheduled_kernel<__half>, params, rows, args.h_q, stream);
+    case DType::kFloat32: return launch_rows(combine_scheduled_kernel<float>, params, rows, args.h_q, stream);
   }
   return cudaErrorNotSupported;
 }

@@ -11,6 +11,7 @@
 #include "flashmla/args.h"
 #include "kernels/combine/launch.h"
 #include "kernels/dense_decode/kernel.cuh"
+#include "kernels/launch_pdl.h"
 
 namespace flashmla::kernels::dense_decode {
 
@@ -114,17 +115,8 @@ Status launch_typed(const DenseDecodeArgs& a, float* out_partial, float* lse_par
   cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg::kSmemBytes);
   if (err != cudaSuccess) return make_cuda_status("dense_decode: cudaFuncSetAttribute", err);
 
-  cudaLaunchConfig_t config = {};
-  config.gridDim = dim3(unsigned(p.num_workers), unsigned(tiles.m_blocks), unsigned(a.h_kv));
-  config.blockDim = dim3(Cfg::kThreads, 1, 1);
-  config.dynamicSmemBytes = Cfg::kSmemBytes;
-  config.stream = stream;
-  cudaLaunchAttribute attribute;
-  attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attribute.val.programmaticStreamSerializationAllowed = 1;
-  config.attrs = &attribute;
-  config.numAttrs = 1;
-  err = cudaLaunchKernelEx(&config, kernel, q_map, kv_map, p);
+  err = launch_pdl(kernel, dim3(unsigned(p.num_workers), unsigned(tiles.m_blocks), unsigned(a.h_kv)),
+                   dim3(Cfg::kThreads, 1, 1), Cfg::kSmemBytes, stream, q_map, kv_map, p);
   if (err != cudaSuccess) return make_cuda_status("dense_decode: launch", err);
 
   ScheduledCombineArgs c;

@@ -9,6 +9,7 @@
 #include "device/tma_descriptor.h"
 #include "flashmla/args.h"
 #include "kernels/combine/launch.h"
+#include "kernels/launch_pdl.h"
 #include "kernels/sparse_decode/kernel.cuh"
 #include "kernels/sparse_decode/small_kernel.cuh"
 
@@ -91,17 +92,7 @@ Status launch_chain(Kernel kernel, int smem_bytes, int threads, dim3 grid, const
   cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem_bytes);
   if (err != cudaSuccess) return make_cuda_status("sparse_decode: cudaFuncSetAttribute", err);
 
-  cudaLaunchConfig_t config = {};
-  config.gridDim = grid;
-  config.blockDim = dim3(unsigned(threads), 1, 1);
-  config.dynamicSmemBytes = size_t(smem_bytes);
-  config.stream = stream;
-  cudaLaunchAttribute attribute;
-  attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attribute.val.programmaticStreamSerializationAllowed = 1;
-  config.attrs = &attribute;
-  config.numAttrs = 1;
-  err = cudaLaunchKernelEx(&config, kernel, q_map, p);
+  err = launch_pdl(kernel, grid, dim3(unsigned(threads), 1, 1), size_t(smem_bytes), stream, q_map, p);
   if (err != cudaSuccess) return make_cuda_status("sparse_decode: launch", err);
 
   ScheduledCombineArgs c;

@@ -7,6 +7,7 @@
 #include "common/status_util.h"
 #include "device/tma_descriptor.h"
 #include "flashmla/args.h"
+#include "kernels/launch_pdl.h"
 #include "kernels/sparse_prefill/kernel.cuh"
 
 namespace flashmla::kernels::sparse_prefill {
@@ -67,17 +68,8 @@ Status launch_typed(const SparsePrefillArgs& a, cudaStream_t stream) {
   cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg::kSmemBytes);
   if (err != cudaSuccess) return make_cuda_status("sparse_prefill: cudaFuncSetAttribute", err);
 
-  cudaLaunchConfig_t config = {};
-  config.gridDim = dim3(unsigned(a.s_q * p.head_groups), 1, 1);
-  config.blockDim = dim3(Cfg::kThreads, 1, 1);
-  config.dynamicSmemBytes = Cfg::kSmemBytes;
-  config.stream = stream;
-  cudaLaunchAttribute attribute;
-  attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attribute.val.programmaticStreamSerializationAllowed = 1;
-  config.attrs = &attribute;
-  config.numAttrs = 1;
-  err = cudaLaunchKernelEx(&config, kernel, q_map, p);
+  err = launch_pdl(kernel, dim3(unsigned(a.s_q * p.head_groups), 1, 1), dim3(Cfg::kThreads, 1, 1), Cfg::kSmemBytes,
+                   stream, q_map, p);
   if (err != cudaSuccess) return make_cuda_status("sparse_prefill: launch", err);
   return Status{};
 }
