@@ -119,25 +119,7 @@ Status launch_typed(const DenseDecodeArgs& a, float* out_partial, float* lse_par
                    dim3(Cfg::kThreads, 1, 1), Cfg::kSmemBytes, stream, q_map, kv_map, p);
   if (err != cudaSuccess) return make_cuda_status("dense_decode: launch", err);
 
-  ScheduledCombineArgs c;
-  c.b = a.b;
-  c.s_q = a.s_q;
-  c.h_q = a.h_q;
-  c.d_v = a.d_v;
-  c.num_slots = max_partials(a.b, a.schedule.num_workers);
-  c.split_begin = schedule_view(const_cast<void*>(a.schedule.data), a.schedule.num_workers).split_begin;
-  c.out_partial = out_partial;
-  c.lse_partial = lse_partial;
-  c.attn_sink = nullptr;
-  c.dtype = a.dtype;
-  c.out = a.out;
-  c.stride_out_b = a.stride_out_b;
-  c.stride_out_s = a.stride_out_s;
-  c.stride_out_h = a.stride_out_h;
-  c.lse = a.lse;
-  c.stride_lse_b = a.stride_lse_b;
-  c.stride_lse_h = a.stride_lse_h;
-  err = launch_scheduled_combine(c, stream);
+  err = launch_scheduled_combine(scheduled_combine_args(a, out_partial, lse_partial, nullptr, a.dtype), stream);
   if (err != cudaSuccess) return make_cuda_status("dense_decode: combine launch", err);
   return Status{};
 }

@@ -95,25 +95,9 @@ Status launch_chain(Kernel kernel, int smem_bytes, int threads, dim3 grid, const
   err = launch_pdl(kernel, grid, dim3(unsigned(threads), 1, 1), size_t(smem_bytes), stream, q_map, p);
   if (err != cudaSuccess) return make_cuda_status("sparse_decode: launch", err);
 
-  ScheduledCombineArgs c;
-  c.b = a.b;
-  c.s_q = a.s_q;
-  c.h_q = a.h_q;
-  c.d_v = a.d_v;
-  c.num_slots = max_partials(a.b, a.schedule.num_workers);
-  c.split_begin = schedule_view(const_cast<void*>(a.schedule.data), a.schedule.num_workers).split_begin;
-  c.out_partial = out_partial;
-  c.lse_partial = lse_partial;
-  c.attn_sink = a.attn_sink;  // split requests get the sink here
-  c.dtype = DType::kBFloat16;
-  c.out = a.out;
-  c.stride_out_b = a.stride_out_b;
-  c.stride_out_s = a.stride_out_s;
-  c.stride_out_h = a.stride_out_h;
-  c.lse = a.lse;
-  c.stride_lse_b = a.stride_lse_b;
-  c.stride_lse_h = a.stride_lse_h;
-  err = launch_scheduled_combine(c, stream);
+  // Split requests get their sink in the combine.
+  err = launch_scheduled_combine(
+      scheduled_combine_args(a, out_partial, lse_partial, a.attn_sink, DType::kBFloat16), stream);
   if (err != cudaSuccess) return make_cuda_status("sparse_decode: combine launch", err);
   return Status{};
 }
