@@ -139,24 +139,41 @@ void run_released(const Args& args, const ArrayView& workspace, uintptr_t stream
   raise_if_error(status);
 }
 
-// out [b, s_q, h_q, d_v] and lse [b, h_q, s_q] fp32 of a decode call (dense
-// or sparse: their Args name these fields alike); out's dtype is the
-// caller's check.
+// q [b, s_q, h_q, d_qk] of a decode call (dense or sparse: their Args name
+// these fields alike); q's dtype is the caller's check.
 template <typename DecodeArgs>
-void bind_decode_outputs(DecodeArgs& a, const ArrayView& out, const ArrayView& lse) {
-  expect_extent(out, 0, a.b, "b of q");
-  expect_extent(out, 1, a.s_q, "s_q of q");
-  expect_extent(out, 2, a.h_q, "h_q of q");
-  a.d_v = out.shape[3];
+void bind_decode_q(DecodeArgs& a, const ArrayView& q) {
+  a.b = q.shape[0];
+  a.s_q = q.shape[1];
+  a.h_q = q.shape[2];
+  a.d_qk = q.shape[3];
+  a.q = q.data;
+  a.stride_q_b = q.strides[0];
+  a.stride_q_s = q.strides[1];
+  a.stride_q_h = q.strides[2];
+}
+
+// out [b, s_q, h_q, d_v] of a decode or combine call, its first three
+// extents checked against `source` (the array b, s_q and h_q came from);
+// d_v and out's dtype are the caller's.
+template <typename Args>
+void bind_out(Args& a, const ArrayView& out, const std::string& source) {
+  expect_extent(out, 0, a.b, ("b of " + source).c_str());
+  expect_extent(out, 1, a.s_q, ("s_q of " + source).c_str());
+  expect_extent(out, 2, a.h_q, ("h_q of " + source).c_str());
   a.out = const_cast<void*>(out.data);
   a.stride_out_b = out.strides[0];
   a.stride_out_s = out.strides[1];
   a.stride_out_h = out.strides[2];
+}
 
+// lse [b, h_q, s_q] fp32 of a decode or combine call.
+template <typename Args>
+void bind_lse(Args& a, const ArrayView& lse, const std::string& source) {
   expect_dtype(lse, dtype_of(lse) == DType::kFloat32, "float32");
-  expect_extent(lse, 0, a.b, "b of q");
-  expect_extent(lse, 1, a.h_q, "h_q of q");
-  expect_extent(lse, 2, a.s_q, "s_q of q");
+  expect_extent(lse, 0, a.b, ("b of " + source).c_str());
+  expect_extent(lse, 1, a.h_q, ("h_q of " + source).c_str());
+  expect_extent(lse, 2, a.s_q, ("s_q of " + source).c_str());
   a.lse = static_cast<float*>(const_cast<void*>(lse.data));
   a.stride_lse_b = lse.strides[0];
   a.stride_lse_h = lse.strides[1];
@@ -268,15 +285,8 @@ void dense_decode(const InArray& q_array, const InArray& kv_array, const InArray
   const std::optional<DType> dtype = dtype_of(q);
   expect_dtype(q, dtype.has_value(), "bfloat16 or float16");
   DenseDecodeArgs a;
-  a.b = q.shape[0];
-  a.s_q = q.shape[1];
-  a.h_q = q.shape[2];
-  a.d_qk = q.shape[3];
+  bind_decode_q(a, q);
   a.dtype = *dtype;
-  a.q = q.data;
-  a.stride_q_b = q.strides[0];
-  a.stride_q_s = q.strides[1];
-  a.stride_q_h = q.strides[2];
 
   const std::string q_dtype = dtype_name(q.dtype);
   if (is_byte(kv)) {
@@ -311,7 +321,9 @@ void dense_decode(const InArray& q_array, const InArray& kv_array, const InArray
   a.causal = causal;
 
   expect_dtype(out, out.dtype == q.dtype, (q_dtype + " (the dtype of q)").c_str());
-  bind_decode_outputs(a, out, lse);
+  bind_out(a, out, "q");
+  a.d_v = out.shape[3];
+  bind_lse(a, lse, "q");
 
   raise_if_error(validate(a));
   expect_workspace(workspace, workspace_size(a));
@@ -367,14 +379,7 @@ void sparse_decode(const InArray& q_array, const InArray& kv_array, const InArra
 
   expect_dtype(q, dtype_of(q) == DType::kBFloat16, "bfloat16");
   SparseDecodeArgs a;
-  a.b = q.shape[0];
-  a.s_q = q.shape[1];
-  a.h_q = q.shape[2];
-  a.d_qk = q.shape[3];
-  a.q = q.data;
-  a.stride_q_b = q.strides[0];
-  a.stride_q_s = q.strides[1];
-  a.stride_q_h = q.strides[2];
+  bind_decode_q(a, q);
 
   a.kv_format = fp8_format_of(kv);
   expect_packed_pages(kv);
@@ -430,7 +435,9 @@ void sparse_decode(const InArray& q_array, const InArray& kv_array, const InArra
   a.softmax_scale = float(softmax_scale);
 
   expect_dtype(out, dtype_of(out) == DType::kBFloat16, "bfloat16");
-  bind_decode_outputs(a, out, lse);
+  bind_out(a, out, "q");
+  a.d_v = out.shape[3];
+  bind_lse(a, lse, "q");
 
   raise_if_error(validate(a));
   expect_workspace(workspace, workspace_size(a));
@@ -562,23 +569,10 @@ void combine(const InArray& out_partial_array, const InArray& lse_partial_array,
 
   const std::optional<DType> dtype = dtype_of(out);
   expect_dtype(out, dtype.has_value(), "bfloat16, float16 or float32");
-  expect_extent(out, 0, a.b, "b of out_partial");
-  expect_extent(out, 1, a.s_q, "s_q of out_partial");
-  expect_extent(out, 2, a.h_q, "h_q of out_partial");
+  bind_out(a, out, "out_partial");
   expect_extent(out, 3, a.d_v, "d_v of out_partial");
   a.dtype = *dtype;
-  a.out = const_cast<void*>(out.data);
-  a.stride_out_b = out.strides[0];
-  a.stride_out_s = out.strides[1];
-  a.stride_out_h = out.strides[2];
-
-  expect_dtype(lse, dtype_of(lse) == DType::kFloat32, "float32");
-  expect_extent(lse, 0, a.b, "b of out_partial");
-  expect_extent(lse, 1, a.h_q, "h_q of out_partial");
-  expect_extent(lse, 2, a.s_q, "s_q of out_partial");
-  a.lse = static_cast<float*>(const_cast<void*>(lse.data));
-  a.stride_lse_b = lse.strides[0];
-  a.stride_lse_h = lse.strides[1];
+  bind_lse(a, lse, "out_partial");
 
   raise_if_error(validate(a));
   if (a.b == 0) return;
