@@ -13,6 +13,7 @@
 
 #include "common/decode_schedule.h"
 #include "device/cute_gemm.cuh"
+#include "device/cluster.cuh"
 #include "device/fence.cuh"
 #include "device/mbarrier.cuh"
 #include "device/named_barrier.cuh"
@@ -107,7 +108,90 @@ __device__ __forceinline__ void produce(const CUtensorMap* q_map, const Params& 
   }
 }
 
+// The producer of the crossover (h_q = 128: the two head tiles of a query
+// token form a 2-CTA cluster and read the same tokens): CTA rank r gathers
+// and dequantizes only token t / 4 + 32 r of each block and stores it into
+// both CTAs' stages, halving the per-CTA gather and dequantization
+// (FlashMLA's sparse decode does the same). The peer's half arrives by
+// st.async, which completes transaction bytes on this CTA's k_full: no
+// cluster-scope fence or release in the loop (those compile to
+// MEMBAR.ALL.GPU, which waits for the next block's loads, and to an L1
+// invalidation on the acquiring side). With one token per thread the next
+// block's raw bytes fit in registers beside the current block's, so they
+// load while this block is dequantized. Each CTA writes the validity of all
+// 64 tokens itself (it loads the peer token's index too).
 template <typename Cfg>
+__device__ __forceinline__ void produce_crossover(const CUtensorMap* q_map, const Params& p,
+                                                  typename Cfg::SharedStorage& smem, const WorkerRange& range,
+                                                  const int32_t* split_begin, int32_t s, int32_t head0,
+                                                  int32_t q_box_heads) {
+  constexpr KVFormat kFormat = Cfg::kFormat;
+  constexpr uint32_t kStageBytes = Cfg::kNumKTiles * Cfg::kTileBytes;
+  const int tid = threadIdx.x;  // 0..127
+  const int q = tid % 4;
+  const uint32_t rank = device::cluster_cta_rank();
+  const uint32_t peer = rank ^ 1u;
+  // tok[0]: the token this thread gathers; tok[1]: the peer's token of the
+  // same lane group, whose index is loaded only for its validity byte.
+  const int tok[2] = {tid / 4 + 32 * int(rank), tid / 4 + 32 * int(peer)};
+  const int own[1] = {tok[0]};
+  const uint32_t peer_k = device::smem_peer_address(smem.k, peer);
+  const uint32_t peer_full = device::smem_peer_address(&smem.k_full[0], peer);
+
+  BlockCursor fetch(range, p, split_begin);
+  BlockSlot<2> cur = fetch_slot<2>(p, fetch, split_begin, s, tok);
+  BlockSlot<2> next = fetch_slot<2>(p, fetch, split_begin, s, tok);
+  RawToken<kFormat> raw[1];
+  load_token<kFormat>(resolve_slot(p, cur, 0), q, raw[0]);
+
+  int32_t q_loads = 0;
+  for (int32_t item = 0; (cur.flags & kSlotLive) != 0; ++item) {
+    const int stage = item % Cfg::kStages;
+    if (tid == 0 && (cur.flags & kSlotFirst) != 0) {
+      if (q_loads > 0) device::mbarrier_wait_parity(&smem.q_empty, (q_loads - 1) & 1);
+      ++q_loads;
+      device::mbarrier_arrive_expect_tx(&smem.q_full, Cfg::kNumKTiles * 128 * q_box_heads);
+      for (int t = 0; t < Cfg::kNumKTiles; ++t) {
+        device::tma_load_4d(reinterpret_cast<char*>(smem.q) + t * Cfg::kTileBytes, &smem.q_full, q_map, t * 64,
+                            head0, s, cur.req);
+      }
+    }
+    // The next block's token loads now, into its own registers.
+    RawToken<kFormat> next_raw;
+    load_token<kFormat>(resolve_slot(p, next, 0), q, next_raw);  // past the last block: nothing is loaded
+    const BlockSlot<2> after = fetch_slot<2>(p, fetch, split_begin, s, tok);
+
+    if (item >= Cfg::kStages) {
+      // Both CTAs' consumers have released this stage (4 arrivals: the
+      // peer's come from the other CTA), so both copies may be refilled.
+      device::mbarrier_wait_parity(&smem.k_empty[stage], ((item / Cfg::kStages) - 1) & 1);
+    }
+    char* stage_bytes = reinterpret_cast<char*>(smem.k) + stage * kStageBytes;
+    const uint32_t peer_stage = peer_k + uint32_t(stage) * kStageBytes;
+    const uint32_t peer_bar = peer_full + uint32_t(stage) * uint32_t(sizeof(uint64_t));
+    if (q == 0) {
+      smem.valid[stage][tok[0]] = slot_selects(p, cur, 0);
+      smem.valid[stage][tok[1]] = slot_selects(p, cur, 1);
+    }
+    // Dequantized once, stored twice: into this CTA's stage and the peer's.
+    store_tokens_with<Cfg, 1>(raw, q, own, [&](uint32_t offset, uint4 v) {
+      *reinterpret_cast<uint4*>(stage_bytes + offset) = v;
+      device::st_async_16b(peer_stage + offset, v, peer_bar);
+    });
+    device::fence_proxy_async_shared_cta();  // this CTA's stores above are read by wgmma
+    if (tid == 0) {
+      // The peer's half of this stage: 32 tokens of d_qk bf16.
+      device::mbarrier_arrive_expect_tx(&smem.k_full[stage], 32u * Cfg::kDimQK * 2u);
+    } else {
+      device::mbarrier_arrive(&smem.k_full[stage]);
+    }
+    cur = next;
+    next = after;
+    raw[0] = next_raw;
+  }
+}
+
+template <typename Cfg, bool kCrossover>
 __global__ void __launch_bounds__(Cfg::kThreads, 1)
     sparse_decode_kernel(const __grid_constant__ CUtensorMap q_map, const __grid_constant__ Params p) {
   using Element = typename Cfg::Element;
@@ -132,15 +216,24 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
     device::prefetch_tensormap(&q_map);
     device::mbarrier_init(&smem.q_full, 1);
     device::mbarrier_init(&smem.q_empty, 2);  // one arrival per consumer warpgroup
+    // With the crossover a stage is full when this CTA's producers have
+    // arrived and the peer's st.async bytes have landed, and empty when both
+    // CTAs' consumers have released it.
     for (int st = 0; st < Cfg::kStages; ++st) {
       device::mbarrier_init(&smem.k_full[st], Cfg::kProducerThreads);
-      device::mbarrier_init(&smem.k_empty[st], 2);
+      device::mbarrier_init(&smem.k_empty[st], kCrossover ? 4 : 2);
     }
     device::fence_barrier_init();
   }
   // Lengths, indices, schedule and q may come from the kernel before.
   device::grid_dependency_wait();
-  __syncthreads();
+  if constexpr (kCrossover) {
+    // The peer's barriers are initialised before anything reaches them.
+    device::cluster_arrive();
+    device::cluster_wait();
+  } else {
+    __syncthreads();
+  }
 
   const ScheduleView schedule = schedule_view(const_cast<void*>(p.schedule), p.num_workers);
   const WorkerRange planned = schedule.workers[worker];
@@ -151,8 +244,18 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
 
   if (warp_group == 0) {
     cutlass::arch::warpgroup_reg_dealloc<Cfg::kProducerRegisters>();
-    produce<Cfg>(&q_map, p, smem, range, split_begin, s, head0, q_box_heads);
+    if constexpr (kCrossover) {
+      produce_crossover<Cfg>(&q_map, p, smem, range, split_begin, s, head0, q_box_heads);
+    } else {
+      produce<Cfg>(&q_map, p, smem, range, split_begin, s, head0, q_box_heads);
+    }
     device::grid_dependency_launch_dependents();
+    if constexpr (kCrossover) {
+      // Stay until the peer is done writing into and arriving on this CTA.
+      __syncwarp();
+      device::cluster_arrive();
+      device::cluster_wait();
+    }
     return;
   }
   cutlass::arch::warpgroup_reg_alloc<Cfg::kConsumerRegisters>();
@@ -269,7 +372,11 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
       Tensor tOrV = thr_pv.partition_fragment_B(sVtw);
       device::gemm_ss(mma_pv, tOrP, tOrV, tOrO, /*zero_init=*/false);
       warpgroup_wait<0>();
-      if (tid_wg == 0) device::mbarrier_arrive(&smem.k_empty[stage]);
+      if (tid_wg == 0) {
+        device::mbarrier_arrive(&smem.k_empty[stage]);
+        // The peer's producer refills this CTA's stage too.
+        if constexpr (kCrossover) device::mbarrier_arrive_cluster(&smem.k_empty[stage], device::cluster_cta_rank() ^ 1u);
+      }
     }
     if (piece.to > piece.from && tid_wg == 0) device::mbarrier_arrive(&smem.q_empty);
 
@@ -330,6 +437,10 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
     }
   }
   device::grid_dependency_launch_dependents();
+  if constexpr (kCrossover) {
+    device::cluster_arrive();
+    device::cluster_wait();
+  }
 }
 
 }  // namespace flashmla::kernels::sparse_decode

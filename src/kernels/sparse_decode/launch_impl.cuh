@@ -87,12 +87,14 @@ inline Params make_params(const SparseDecodeArgs& a, int32_t head_tiles, float* 
 // The decode kernel (PDL-launched), then the scheduled combine of the split
 // requests, which also applies their sink.
 template <typename Kernel>
-Status launch_chain(Kernel kernel, int smem_bytes, int threads, dim3 grid, const CUtensorMap& q_map, const Params& p,
-                    const SparseDecodeArgs& a, float* out_partial, float* lse_partial, cudaStream_t stream) {
+Status launch_chain(Kernel kernel, int smem_bytes, int threads, dim3 grid, unsigned cluster_y, const CUtensorMap& q_map,
+                    const Params& p, const SparseDecodeArgs& a, float* out_partial, float* lse_partial,
+                    cudaStream_t stream) {
   cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem_bytes);
   if (err != cudaSuccess) return make_cuda_status("sparse_decode: cudaFuncSetAttribute", err);
 
-  err = launch_pdl(kernel, grid, dim3(unsigned(threads), 1, 1), size_t(smem_bytes), stream, q_map, p);
+  err = launch_pdl_cluster(kernel, grid, dim3(1, unsigned(cluster_y), 1), dim3(unsigned(threads), 1, 1), size_t(smem_bytes),
+                   stream, q_map, p);
   if (err != cudaSuccess) return make_cuda_status("sparse_decode: launch", err);
 
   // Split requests get their sink in the combine.
@@ -111,9 +113,15 @@ Status launch_typed(const SparseDecodeArgs& a, float* out_partial, float* lse_pa
   if (!st.ok()) return st;
   const int32_t head_tiles = int32_t((a.h_q + Cfg::kBlockM - 1) / Cfg::kBlockM);
   const Params p = make_params(a, head_tiles, out_partial, lse_partial);
-  return launch_chain(sparse_decode_kernel<Cfg>, Cfg::kSmemBytes, Cfg::kThreads,
-                      dim3(unsigned(p.num_workers), unsigned(a.s_q * head_tiles), 1), q_map, p, a, out_partial,
-                      lse_partial, stream);
+  const dim3 grid(unsigned(p.num_workers), unsigned(a.s_q * head_tiles), 1);
+  // h_q > 64: the two head tiles of a query token (adjacent in grid y) are
+  // one cluster and share the gather (the crossover, kernel.cuh).
+  if (head_tiles == 2) {
+    return launch_chain(sparse_decode_kernel<Cfg, true>, Cfg::kSmemBytes, Cfg::kThreads, grid, 2, q_map, p, a,
+                        out_partial, lse_partial, stream);
+  }
+  return launch_chain(sparse_decode_kernel<Cfg, false>, Cfg::kSmemBytes, Cfg::kThreads, grid, 1, q_map, p, a,
+                      out_partial, lse_partial, stream);
 }
 
 // The small-head kernel (h_q <= kN): grid (worker, query token).
@@ -125,7 +133,7 @@ Status launch_small(const SparseDecodeArgs& a, float* out_partial, float* lse_pa
   if (!st.ok()) return st;
   const Params p = make_params(a, 1, out_partial, lse_partial);
   return launch_chain(sparse_decode_small_kernel<Cfg>, Cfg::kSmemBytes, Cfg::kThreads,
-                      dim3(unsigned(p.num_workers), unsigned(a.s_q), 1), q_map, p, a, out_partial, lse_partial,
+                      dim3(unsigned(p.num_workers), unsigned(a.s_q), 1), 1, q_map, p, a, out_partial, lse_partial,
                       stream);
 }
 

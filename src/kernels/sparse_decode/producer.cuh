@@ -101,10 +101,12 @@ __device__ __forceinline__ bool token_scales_narrow(const uint4& scales) {
 }
 
 // Dequantizes lane quarter q's share of a token into row `row` of a stage
-// (kNumKTiles tiles of 64 rows x 128 bytes, 128B-swizzled). kNarrow: every
-// scale of the token is below 2^8 (one multiply per two codes).
-template <typename Cfg, bool kNarrow>
-__device__ __forceinline__ void store_token_as(const RawToken<Cfg::kFormat>& raw, int q, int row, char* stage) {
+// (kNumKTiles tiles of 64 rows x 128 bytes, 128B-swizzled): `put(offset,
+// value)` stores 16 bytes at a byte offset of the stage (this CTA's, or for
+// the crossover this CTA's and the peer's). kNarrow: every scale of the
+// token is below 2^8 (one multiply per two codes).
+template <typename Cfg, bool kNarrow, typename Put>
+__device__ __forceinline__ void store_token_as(const RawToken<Cfg::kFormat>& raw, int q, int row, Put&& put) {
   using Format = typename Cfg::Format;
   constexpr int kChunks = RawToken<Cfg::kFormat>::kChunks;
   const uint32_t row_bytes = uint32_t(row) * 128;
@@ -123,33 +125,40 @@ __device__ __forceinline__ void store_token_as(const RawToken<Cfg::kFormat>& raw
       CUTE_UNROLL
       for (int w = 0; w < 4; ++w) device::dequant_e4m3x4_wide(words[w], scale, out + 2 * w);
     }
-    char* tile = stage + i * Cfg::kTileBytes;
-    *reinterpret_cast<uint4*>(tile + device::swizzle_128b(row_bytes + (2 * q) * 16)) =
-        make_uint4(out[0], out[1], out[2], out[3]);
-    *reinterpret_cast<uint4*>(tile + device::swizzle_128b(row_bytes + (2 * q + 1) * 16)) =
-        make_uint4(out[4], out[5], out[6], out[7]);
+    const uint32_t tile = uint32_t(i * Cfg::kTileBytes);
+    put(tile + device::swizzle_128b(row_bytes + (2 * q) * 16), make_uint4(out[0], out[1], out[2], out[3]));
+    put(tile + device::swizzle_128b(row_bytes + (2 * q + 1) * 16), make_uint4(out[4], out[5], out[6], out[7]));
   }
   // RoPE: bf16 as stored; dims [kNopeDims, kNopeDims + 64) are one whole tile.
-  char* rope_tile = stage + (Format::kNopeDims / 64) * Cfg::kTileBytes;
-  *reinterpret_cast<uint4*>(rope_tile + device::swizzle_128b(row_bytes + q * 16)) = raw.rope[0];
-  *reinterpret_cast<uint4*>(rope_tile + device::swizzle_128b(row_bytes + (q + 4) * 16)) = raw.rope[1];
+  const uint32_t rope_tile = uint32_t((Format::kNopeDims / 64) * Cfg::kTileBytes);
+  put(rope_tile + device::swizzle_128b(row_bytes + q * 16), raw.rope[0]);
+  put(rope_tile + device::swizzle_128b(row_bytes + (q + 4) * 16), raw.rope[1]);
 }
 
 // Dequantizes a thread's tokens into a stage: one branch for all of them,
 // so that the compiler interleaves their dequantization.
-template <typename Cfg, int kTokens>
-__device__ __forceinline__ void store_tokens(const RawToken<Cfg::kFormat> (&raw)[kTokens], int q,
-                                             const int (&rows)[kTokens], char* stage) {
+template <typename Cfg, int kTokens, typename Put>
+__device__ __forceinline__ void store_tokens_with(const RawToken<Cfg::kFormat> (&raw)[kTokens], int q,
+                                                  const int (&rows)[kTokens], Put&& put) {
   bool narrow = true;
   CUTE_UNROLL
   for (int t = 0; t < kTokens; ++t) narrow = narrow && token_scales_narrow<Cfg::kFormat>(raw[t].scales);
   if (narrow) {
     CUTE_UNROLL
-    for (int t = 0; t < kTokens; ++t) store_token_as<Cfg, true>(raw[t], q, rows[t], stage);
+    for (int t = 0; t < kTokens; ++t) store_token_as<Cfg, true>(raw[t], q, rows[t], put);
   } else {
     CUTE_UNROLL
-    for (int t = 0; t < kTokens; ++t) store_token_as<Cfg, false>(raw[t], q, rows[t], stage);
+    for (int t = 0; t < kTokens; ++t) store_token_as<Cfg, false>(raw[t], q, rows[t], put);
   }
+}
+
+// The same into this CTA's stage.
+template <typename Cfg, int kTokens>
+__device__ __forceinline__ void store_tokens(const RawToken<Cfg::kFormat> (&raw)[kTokens], int q,
+                                             const int (&rows)[kTokens], char* stage) {
+  store_tokens_with<Cfg, kTokens>(raw, q, rows, [&](uint32_t offset, uint4 v) {
+    *reinterpret_cast<uint4*>(stage + offset) = v;
+  });
 }
 
 }  // namespace flashmla::kernels::sparse_decode

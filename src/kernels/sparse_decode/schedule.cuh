@@ -199,4 +199,14 @@ __device__ __forceinline__ TokenRef resolve_slot(const Params& p, const BlockSlo
   return r;
 }
 
+// Whether a slot's token t is a selected key (resolve_slot would give a
+// page), without the division that forms its address.
+template <int kTokens>
+__device__ __forceinline__ bool slot_selects(const Params& p, const BlockSlot<kTokens>& slot, int t) {
+  const bool is_main = (slot.flags & kSlotMain) != 0;
+  const int64_t capacity = is_main ? p.main.capacity : p.extra.capacity;
+  const int32_t index = slot.index[t];
+  return (slot.flags & kSlotLive) != 0 && index >= 0 && int64_t(index) < capacity;
+}
+
 }  // namespace flashmla::kernels::sparse_decode

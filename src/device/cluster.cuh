@@ -1,0 +1,61 @@
+// Thread-block clusters: the CTA's rank, the cluster-wide barrier, and
+// arriving on an mbarrier in another CTA of the cluster (distributed shared
+// memory). Used by kernels whose CTAs share loads through TMA multicast.
+#pragma once
+
+#include <cstdint>
+
+#include "device/smem_address.cuh"
+
+namespace flashmla::device {
+
+// PTX ISA "Special Registers: %cluster_ctarank": this CTA's rank in its cluster.
+__device__ __forceinline__ uint32_t cluster_cta_rank() {
+  uint32_t rank;
+  asm volatile("mov.u32 %0, %%cluster_ctarank;" : "=r"(rank));
+  return rank;
+}
+
+// PTX ISA "Parallel Synchronization and Communication Instructions: barrier.cluster"
+// (arrive has release, wait acquire semantics at cluster scope). Every thread
+// of every CTA in the cluster arrives, with its warp converged; a launch
+// without a cluster is a cluster of one CTA.
+__device__ __forceinline__ void cluster_arrive() {
+  asm volatile("barrier.cluster.arrive.aligned;" ::: "memory");
+}
+__device__ __forceinline__ void cluster_wait() {
+  asm volatile("barrier.cluster.wait.aligned;" ::: "memory");
+}
+
+// PTX ISA "Data Movement and Conversion Instructions: mapa" and
+// "mbarrier.arrive" (.release.cluster, .shared::cluster): arrives on the
+// mbarrier at the same shared-memory offset as `bar` in CTA `cta_rank` of
+// the cluster.
+__device__ __forceinline__ void mbarrier_arrive_cluster(uint64_t* bar, uint32_t cta_rank) {
+  uint32_t remote;
+  asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(remote) : "r"(smem_address(bar)), "r"(cta_rank));
+  asm volatile("mbarrier.arrive.release.cluster.shared::cluster.b64 _, [%0];" ::"r"(remote) : "memory");
+}
+
+// PTX ISA "Data Movement and Conversion Instructions: mapa": the
+// .shared::cluster address of the same offset in CTA `cta_rank`'s shared
+// memory (a CTA's window is contiguous, so offsets may be added to it).
+__device__ __forceinline__ uint32_t smem_peer_address(const void* local, uint32_t cta_rank) {
+  uint32_t remote;
+  asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(remote) : "r"(smem_address(local)), "r"(cta_rank));
+  return remote;
+}
+
+// PTX ISA "Data Movement and Conversion Instructions: st.async": 16 bytes
+// into another CTA's shared memory (`address`, a .shared::cluster address),
+// completing 16 bytes of transaction on that CTA's mbarrier `remote_bar`
+// (also .shared::cluster). No fence and no arrival: the peer's barrier
+// completes when its expected bytes have landed, as for a TMA load.
+__device__ __forceinline__ void st_async_16b(uint32_t address, uint4 v, uint32_t remote_bar) {
+  asm volatile(
+      "st.async.shared::cluster.mbarrier::complete_tx::bytes.v4.b32 [%0], {%1, %2, %3, %4}, [%5];" ::"r"(address),
+      "r"(v.x), "r"(v.y), "r"(v.z), "r"(v.w), "r"(remote_bar)
+      : "memory");
+}
+
+}  // namespace flashmla::device
