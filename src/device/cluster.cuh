@@ -58,4 +58,18 @@ __device__ __forceinline__ void st_async_16b(uint32_t address, uint4 v, uint32_t
       : "memory");
 }
 
+// PTX ISA "Data Movement and Conversion Instructions: cp.async.bulk"
+// (.shared::cluster.shared::cta, .mbarrier::complete_tx::bytes): the TMA
+// engine copies `bytes` (a multiple of 16, both ends 16-byte aligned) of this
+// CTA's shared memory to `dst` in another CTA's (a .shared::cluster address)
+// and completes them on that CTA's mbarrier `remote_bar`. The copy reads
+// through the async proxy: threads' stores to `src` need
+// fence.proxy.async before it is issued.
+__device__ __forceinline__ void bulk_copy_to_peer(uint32_t dst, const void* src, uint32_t bytes, uint32_t remote_bar) {
+  asm volatile(
+      "cp.async.bulk.shared::cluster.shared::cta.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(dst),
+      "r"(smem_address(src)), "r"(bytes), "r"(remote_bar)
+      : "memory");
+}
+
 }  // namespace flashmla::device

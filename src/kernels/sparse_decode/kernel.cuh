@@ -35,6 +35,7 @@ enum : uint32_t {
   kBarRowMax = 1,  // both row maxima of a block are published; both P V of the previous block are done
   kBarPReady = 2,  // P of the block is in shared memory
   kBarRowSum = 3,  // both row sums of a piece are published
+  kBarStored = 4,  // the producer warpgroup's stores of a block are done (crossover)
 };
 
 // The producer warpgroup: every thread walks the worker's blocks; thread t
@@ -141,11 +142,15 @@ __device__ __forceinline__ void produce_crossover(const CUtensorMap* q_map, cons
   BlockCursor fetch(range, p, split_begin);
   BlockSlot<2> cur = fetch_slot<2>(p, fetch, split_begin, s, tok);
   BlockSlot<2> next = fetch_slot<2>(p, fetch, split_begin, s, tok);
-  RawToken<kFormat> raw[1];
-  load_token<kFormat>(resolve_slot(p, cur, 0), q, raw[0]);
+  // Two raw buffers, swapped by unrolling the loop twice (a copy would cost
+  // 44 moves per block).
+  RawToken<kFormat> raw_a[1];
+  RawToken<kFormat> raw_b[1];
+  load_token<kFormat>(resolve_slot(p, cur, 0), q, raw_a[0]);
 
   int32_t q_loads = 0;
-  for (int32_t item = 0; (cur.flags & kSlotLive) != 0; ++item) {
+  int32_t item = 0;
+  auto step = [&](RawToken<kFormat>(&now)[1], RawToken<kFormat>(&later)[1]) {
     const int stage = item % Cfg::kStages;
     if (tid == 0 && (cur.flags & kSlotFirst) != 0) {
       if (q_loads > 0) device::mbarrier_wait_parity(&smem.q_empty, (q_loads - 1) & 1);
@@ -156,9 +161,8 @@ __device__ __forceinline__ void produce_crossover(const CUtensorMap* q_map, cons
                             head0, s, cur.req);
       }
     }
-    // The next block's token loads now, into its own registers.
-    RawToken<kFormat> next_raw;
-    load_token<kFormat>(resolve_slot(p, next, 0), q, next_raw);  // past the last block: nothing is loaded
+    // The next block's token loads now, into the other buffer.
+    load_token<kFormat>(resolve_slot(p, next, 0), q, later[0]);  // past the last block: nothing is loaded
     const BlockSlot<2> after = fetch_slot<2>(p, fetch, split_begin, s, tok);
 
     if (item >= Cfg::kStages) {
@@ -173,13 +177,19 @@ __device__ __forceinline__ void produce_crossover(const CUtensorMap* q_map, cons
       smem.valid[stage][tok[0]] = slot_selects(p, cur, 0);
       smem.valid[stage][tok[1]] = slot_selects(p, cur, 1);
     }
-    // Dequantized once, stored twice: into this CTA's stage and the peer's.
-    store_tokens_with<Cfg, 1>(raw, q, own, [&](uint32_t offset, uint4 v) {
-      *reinterpret_cast<uint4*>(stage_bytes + offset) = v;
-      device::st_async_16b(peer_stage + offset, v, peer_bar);
-    });
-    device::fence_proxy_async_shared_cta();  // this CTA's stores above are read by wgmma
+    store_tokens<Cfg, 1>(now, q, own, stage_bytes);
+    // The stores above are read by wgmma and by the bulk copy to the peer.
+    device::fence_proxy_async_shared_cta();
+    device::named_barrier_sync(kBarStored, Cfg::kProducerThreads);
     if (tid == 0) {
+      // This CTA's 32 rows of every 64-row tile are one contiguous 4 KiB
+      // (the 128-byte swizzle permutes within 1 KiB): the TMA engine copies
+      // them into the same place in the peer's stage, completing its k_full.
+      CUTE_UNROLL
+      for (int t = 0; t < Cfg::kNumKTiles; ++t) {
+        const uint32_t offset = uint32_t(t * Cfg::kTileBytes) + rank * 32u * 128u;
+        device::bulk_copy_to_peer(peer_stage + offset, stage_bytes + offset, 32u * 128u, peer_bar);
+      }
       // The peer's half of this stage: 32 tokens of d_qk bf16.
       device::mbarrier_arrive_expect_tx(&smem.k_full[stage], 32u * Cfg::kDimQK * 2u);
     } else {
@@ -187,7 +197,12 @@ __device__ __forceinline__ void produce_crossover(const CUtensorMap* q_map, cons
     }
     cur = next;
     next = after;
-    raw[0] = next_raw;
+    ++item;
+  };
+  while ((cur.flags & kSlotLive) != 0) {
+    step(raw_a, raw_b);
+    if ((cur.flags & kSlotLive) == 0) break;
+    step(raw_b, raw_a);
   }
 }
 
