@@ -1,6 +1,7 @@
 // Thread-block clusters: the CTA's rank, the cluster-wide barrier, and
 // arriving on an mbarrier in another CTA of the cluster (distributed shared
-// memory). Used by kernels whose CTAs share loads through TMA multicast.
+// memory), bulk copies into another CTA's shared memory. Used by the sparse
+// decode crossover, whose two CTAs share a block's gather.
 #pragma once
 
 #include <cstdint>
@@ -44,18 +45,6 @@ __device__ __forceinline__ uint32_t smem_peer_address(const void* local, uint32_
   uint32_t remote;
   asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(remote) : "r"(smem_address(local)), "r"(cta_rank));
   return remote;
-}
-
-// PTX ISA "Data Movement and Conversion Instructions: st.async": 16 bytes
-// into another CTA's shared memory (`address`, a .shared::cluster address),
-// completing 16 bytes of transaction on that CTA's mbarrier `remote_bar`
-// (also .shared::cluster). No fence and no arrival: the peer's barrier
-// completes when its expected bytes have landed, as for a TMA load.
-__device__ __forceinline__ void st_async_16b(uint32_t address, uint4 v, uint32_t remote_bar) {
-  asm volatile(
-      "st.async.shared::cluster.mbarrier::complete_tx::bytes.v4.b32 [%0], {%1, %2, %3, %4}, [%5];" ::"r"(address),
-      "r"(v.x), "r"(v.y), "r"(v.z), "r"(v.w), "r"(remote_bar)
-      : "memory");
 }
 
 // PTX ISA "Data Movement and Conversion Instructions: cp.async.bulk"

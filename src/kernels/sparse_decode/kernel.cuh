@@ -109,18 +109,18 @@ __device__ __forceinline__ void produce(const CUtensorMap* q_map, const Params& 
   }
 }
 
-// The producer of the crossover (h_q = 128: the two head tiles of a query
+// The producer of the crossover (h_q 65..128: the two head tiles of a query
 // token form a 2-CTA cluster and read the same tokens): CTA rank r gathers
-// and dequantizes only token t / 4 + 32 r of each block and stores it into
-// both CTAs' stages, halving the per-CTA gather and dequantization
-// (FlashMLA's sparse decode does the same). The peer's half arrives by
-// st.async, which completes transaction bytes on this CTA's k_full: no
-// cluster-scope fence or release in the loop (those compile to
-// MEMBAR.ALL.GPU, which waits for the next block's loads, and to an L1
-// invalidation on the acquiring side). With one token per thread the next
-// block's raw bytes fit in registers beside the current block's, so they
-// load while this block is dequantized. Each CTA writes the validity of all
-// 64 tokens itself (it loads the peer token's index too).
+// and dequantizes only token t / 4 + 32 r of each block, halving the per-CTA
+// gather and dequantization (FlashMLA's sparse decode does the same). It
+// stores its half into its own stage; one thread then has the TMA engine copy
+// that half into the peer's stage (one bulk copy per 64-row tile, completing
+// transaction bytes on the peer's k_full): 18 st.async per thread measured 8%
+// slower, and no cluster-scope fence or acquire is needed in the loop (those
+// compile to MEMBAR.ALL.GPU and an L1 invalidation). With one token per
+// thread the next block's raw bytes fit in registers beside the current
+// block's, so they load while this block is dequantized. Each CTA writes the
+// validity of all 64 tokens itself (it loads the peer token's index too).
 template <typename Cfg>
 __device__ __forceinline__ void produce_crossover(const CUtensorMap* q_map, const Params& p,
                                                   typename Cfg::SharedStorage& smem, const WorkerRange& range,
@@ -232,7 +232,7 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
     device::mbarrier_init(&smem.q_full, 1);
     device::mbarrier_init(&smem.q_empty, 2);  // one arrival per consumer warpgroup
     // With the crossover a stage is full when this CTA's producers have
-    // arrived and the peer's st.async bytes have landed, and empty when both
+    // arrived and the peer's bulk-copied bytes have landed, and empty when both
     // CTAs' consumers have released it.
     for (int st = 0; st < Cfg::kStages; ++st) {
       device::mbarrier_init(&smem.k_full[st], Cfg::kProducerThreads);
