@@ -76,13 +76,7 @@ __device__ __forceinline__ void produce(const CUtensorMap* q_map, const Params& 
   for (int32_t item = 0; (cur.flags & kSlotLive) != 0; ++item) {
     const int stage = item % Cfg::kStages;
     if (tid == 0 && (cur.flags & kSlotFirst) != 0) {
-      if (q_loads > 0) device::mbarrier_wait_parity(&smem.q_empty, (q_loads - 1) & 1);
-      ++q_loads;
-      device::mbarrier_arrive_expect_tx(&smem.q_full, Cfg::kNumKTiles * 128 * q_box_heads);
-      for (int t = 0; t < Cfg::kNumKTiles; ++t) {
-        device::tma_load_4d(reinterpret_cast<char*>(smem.q) + t * Cfg::kTileBytes, &smem.q_full, q_map, t * 64,
-                            head0, s, cur.req);
-      }
+      load_piece_q<Cfg>(q_map, smem, Cfg::kTileBytes, q_loads, head0, s, cur.req, q_box_heads);
     }
     const BlockSlot<2> after = fetch_slot<2>(p, fetch, split_begin, s, tok);
 
@@ -153,13 +147,7 @@ __device__ __forceinline__ void produce_crossover(const CUtensorMap* q_map, cons
   auto step = [&](RawToken<kFormat>(&now)[1], RawToken<kFormat>(&later)[1]) {
     const int stage = item % Cfg::kStages;
     if (tid == 0 && (cur.flags & kSlotFirst) != 0) {
-      if (q_loads > 0) device::mbarrier_wait_parity(&smem.q_empty, (q_loads - 1) & 1);
-      ++q_loads;
-      device::mbarrier_arrive_expect_tx(&smem.q_full, Cfg::kNumKTiles * 128 * q_box_heads);
-      for (int t = 0; t < Cfg::kNumKTiles; ++t) {
-        device::tma_load_4d(reinterpret_cast<char*>(smem.q) + t * Cfg::kTileBytes, &smem.q_full, q_map, t * 64,
-                            head0, s, cur.req);
-      }
+      load_piece_q<Cfg>(q_map, smem, Cfg::kTileBytes, q_loads, head0, s, cur.req, q_box_heads);
     }
     // The next block's token loads now, into the other buffer.
     load_token<kFormat>(resolve_slot(p, next, 0), q, later[0]);  // past the last block: nothing is loaded

@@ -66,13 +66,7 @@ __device__ __forceinline__ void produce_small(const CUtensorMap* q_map, const Pa
   auto step = [&](RawToken<kFormat>(&now)[1], RawToken<kFormat>(&later)[1]) {
     const int stage = item % Cfg::kStages;
     if (tid == 0 && (cur.flags & kSlotFirst) != 0) {
-      if (q_loads > 0) device::mbarrier_wait_parity(&smem.q_empty, (q_loads - 1) & 1);
-      ++q_loads;
-      device::mbarrier_arrive_expect_tx(&smem.q_full, Cfg::kNumKTiles * 128 * q_box_heads);
-      for (int t = 0; t < Cfg::kNumKTiles; ++t) {
-        device::tma_load_4d(reinterpret_cast<char*>(smem.q) + t * Cfg::kQTileBytes, &smem.q_full, q_map, t * 64,
-                            0, s, cur.req);
-      }
+      load_piece_q<Cfg>(q_map, smem, Cfg::kQTileBytes, q_loads, 0, s, cur.req, q_box_heads);
     }
     load_token<kFormat>(resolve_slot(p, next, 0), q, later[0]);  // index and L2 copy arrived earlier
     if (q == 0) prefetch_token<kFormat>(resolve_slot(p, next2, 0));
