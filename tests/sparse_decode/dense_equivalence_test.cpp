@@ -136,6 +136,20 @@ DenseDecodeArgs dense_args(const SparseDecodeArgs& s, const EquivalenceProblem& 
   return d;
 }
 
+// Dense decode's CPU reference on the dequantized cache of `p` (host
+// pointers), into *out.
+Status dense_reference(const EquivalenceProblem& p, HostOutputs* out) {
+  *out = p.sparse.make_outputs();
+  DenseDecodeArgs d = dense_args(p.sparse.args, p);
+  d.q = p.sparse.q.data();
+  d.kv = p.dense_kv.data();
+  d.block_table = p.block_table.data();
+  d.cache_seqlens = p.sparse.topk_length.data();
+  d.out = out->out.data();
+  d.lse = out->lse.data();
+  return ref::dense_decode(d);
+}
+
 class GpuSparseDecodeDenseEquivalence : public ::testing::TestWithParam<EquivalenceCase> {};
 
 TEST_P(GpuSparseDecodeDenseEquivalence, IndicesZeroToLenEqualDenseOnDequantizedCache) {
@@ -153,15 +167,8 @@ TEST_P(GpuSparseDecodeDenseEquivalence, IndicesZeroToLenEqualDenseOnDequantizedC
     // The dense decode kernel is built for d_qk 576 only (it reports "not
     // supported" for MODEL1's 512): here dense decode is its CPU reference
     // on the dequantized cache.
-    HostOutputs dense_expected = p.sparse.make_outputs();
-    DenseDecodeArgs h = dense_args(p.sparse.args, p);
-    h.q = p.sparse.q.data();
-    h.kv = p.dense_kv.data();
-    h.block_table = p.block_table.data();
-    h.cache_seqlens = p.sparse.topk_length.data();
-    h.out = dense_expected.out.data();
-    h.lse = dense_expected.lse.data();
-    const Status status = ref::dense_decode(h);
+    HostOutputs dense_expected;
+    const Status status = dense_reference(p, &dense_expected);
     ASSERT_TRUE(status.ok()) << status.what();
     expect_matches_reference(p.sparse, sparse_got, dense_expected, "sparse vs dense reference on the dequantized cache");
     return;
@@ -212,15 +219,8 @@ TEST(SparseDecodeDenseEquivalenceCases, ReferencesAgree) {
     const EquivalenceProblem p = make_equivalence_problem(small, 8100);
     HostOutputs sparse_expected;
     ASSERT_NO_FATAL_FAILURE(reference_outputs(p.sparse, &sparse_expected));
-    HostOutputs dense_expected = p.sparse.make_outputs();
-    DenseDecodeArgs d = dense_args(p.sparse.args, p);
-    d.q = p.sparse.q.data();
-    d.kv = p.dense_kv.data();
-    d.block_table = p.block_table.data();
-    d.cache_seqlens = p.sparse.topk_length.data();
-    d.out = dense_expected.out.data();
-    d.lse = dense_expected.lse.data();
-    const Status status = ref::dense_decode(d);
+    HostOutputs dense_expected;
+    const Status status = dense_reference(p, &dense_expected);
     ASSERT_TRUE(status.ok()) << e.name << ": " << status.what();
     expect_matches(p.sparse.out_view(), p.sparse.lse_view(), dense_expected, sparse_expected, {}, e.name);
   }
