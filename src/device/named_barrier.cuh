@@ -14,4 +14,11 @@ __device__ __forceinline__ void named_barrier_sync(uint32_t id, uint32_t num_thr
   asm volatile("bar.sync %0, %1;" ::"r"(id), "r"(num_threads) : "memory");
 }
 
+// bar.arrive a, b: counts this warp's arrival at barrier `id` without
+// waiting; the threads that bar.sync on it see the arriving threads'
+// shared-memory writes made before the arrive.
+__device__ __forceinline__ void named_barrier_arrive(uint32_t id, uint32_t num_threads) {
+  asm volatile("bar.arrive %0, %1;" ::"r"(id), "r"(num_threads) : "memory");
+}
+
 }  // namespace flashmla::device

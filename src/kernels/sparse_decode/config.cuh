@@ -56,20 +56,19 @@ struct Config {
   static constexpr int kThreads = 384;  // a producer and two consumer warpgroups
   static constexpr int kProducerThreads = 128;
   static constexpr int kConsumerThreads = 256;
-  // setmaxnreg: the producer gathers two tokens' raw bytes per thread into
-  // registers (~88) before dequantizing them; the consumers hold a 64 x 256
-  // fp32 half of O (128 registers) each. The split must fit the pool the
-  // CTA launched with, 384 x 168 = 64512 (__launch_bounds__(384, 1)):
-  // setmaxnreg.inc blocks until the pool has the registers, so an
-  // oversubscribed split deadlocks. V32: 136 * 128 + 184 * 256 = 64512
-  // (0 spills); MODEL1: 144 * 128 + 176 * 256 = 63488 (ptxas: 8 bytes).
+  // setmaxnreg: the producer gathers a token's raw bytes per thread into
+  // registers (44) beside the next one's; each consumer holds a 64 x 256
+  // fp32 half of O (128 registers), and the score warpgroup also the 64 x 64
+  // fp32 scores (32). The split must fit the pool the CTA launched with,
+  // 384 x 168 = 64512 (__launch_bounds__(384, 1)): setmaxnreg.inc blocks
+  // until the pool has the registers, so an oversubscribed split deadlocks.
   static constexpr int kProducerRegisters = kFormat_ == KVFormat::kFp8V32 ? 136 : 144;
-  static constexpr int kConsumerRegisters = kFormat_ == KVFormat::kFp8V32 ? 184 : 176;
-  static_assert(kProducerRegisters * 128 + kConsumerRegisters * 256 <= 384 * 168,
+  static constexpr int kScoreRegisters = kFormat_ == KVFormat::kFp8V32 ? 200 : 192;
+  static constexpr int kValueRegisters = 168;
+  static_assert(kProducerRegisters * 128 + (kScoreRegisters + kValueRegisters) * 128 <= 384 * 168,
                 "setmaxnreg split exceeds the registers the CTA launches with");
   static constexpr int kBlockM = 64;          // query heads per CTA (one wgmma M)
   static constexpr int kBlockN = 64;          // selected tokens per block (kBlockTokens)
-  static constexpr int kHalfN = kBlockN / 2;  // tokens whose logits one warpgroup computes
   static constexpr int kDimQK = Format::kDimQK;
   static constexpr int kDimV = 512;
   static constexpr int kHalfV = kDimV / 2;  // V dims one warpgroup accumulates
@@ -91,7 +90,7 @@ struct Config {
   using SmemLayoutP = decltype(tile_to_shape(SmemLayoutAtom{}, Shape<Int<kBlockM>, Int<kBlockN>>{}));
 
   using TiledMmaQK = decltype(make_tiled_mma(
-      GMMA::ss_op_selector<Element, Element, float, Shape<Int<kBlockM>, Int<kHalfN>, Int<kDimQK>>>()));
+      GMMA::ss_op_selector<Element, Element, float, Shape<Int<kBlockM>, Int<kBlockN>, Int<kDimQK>>>()));
   using TiledMmaPV = decltype(make_tiled_mma(
       GMMA::ss_op_selector<Element, Element, float, Shape<Int<kBlockM>, Int<kHalfV>, Int<kBlockN>>,
                            GMMA::Major::K, GMMA::Major::MN>()));
@@ -100,8 +99,8 @@ struct Config {
     alignas(1024) Element q[cosize_v<SmemLayoutQ>];
     alignas(1024) Element k[cosize_v<SmemLayoutK>];
     alignas(1024) Element p[cosize_v<SmemLayoutP>];
-    float row_max[2][2][kBlockM];  // [iteration parity][warpgroup][row]
-    float row_sum[2][2][kBlockM];
+    float p_rescale[kBlockM];   // per row: the factor O is rescaled by before P V of the block in p
+    float row_inv[2][kBlockM];  // [piece parity][row]: 1 / the output row's denominator
     uint8_t valid[kStages][kBlockN];  // 1: the token of the stage is a selected key
     alignas(8) uint64_t q_full;
     alignas(8) uint64_t q_empty;

@@ -22,6 +22,7 @@
 #include "device/tma.cuh"
 #include "device/wgmma_layout.h"
 #include "kernels/sparse_decode/config.cuh"
+#include "kernels/sparse_decode/consumer.cuh"
 #include "kernels/sparse_decode/params.h"
 #include "kernels/sparse_decode/producer.cuh"
 #include "kernels/sparse_decode/schedule.cuh"
@@ -30,11 +31,8 @@ namespace flashmla::kernels::sparse_decode {
 
 using namespace cute;
 
-// Named barrier ids (0 is __syncthreads), each over both consumer warpgroups.
+// Named barrier id of the producer warpgroup (the consumers' are in consumer.cuh).
 enum : uint32_t {
-  kBarRowMax = 1,  // both row maxima of a block are published; both P V of the previous block are done
-  kBarPReady = 2,  // P of the block is in shared memory
-  kBarRowSum = 3,  // both row sums of a piece are published
   kBarStored = 4,  // the producer warpgroup's stores of a block are done (crossover)
 };
 
@@ -197,11 +195,7 @@ __device__ __forceinline__ void produce_crossover(const CUtensorMap* q_map, cons
 template <typename Cfg, bool kCrossover>
 __global__ void __launch_bounds__(Cfg::kThreads, 1)
     sparse_decode_kernel(const __grid_constant__ CUtensorMap q_map, const __grid_constant__ Params p) {
-  using Element = typename Cfg::Element;
   constexpr int kBlockM = Cfg::kBlockM;
-  constexpr int kBlockN = Cfg::kBlockN;
-  constexpr int kHalfN = Cfg::kHalfN;
-  constexpr int kHalfV = Cfg::kHalfV;
   using SharedStorage = typename Cfg::SharedStorage;
 
   extern __shared__ __align__(1024) char smem_raw[];
@@ -218,7 +212,7 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
   if (threadIdx.x == 0) {
     device::prefetch_tensormap(&q_map);
     device::mbarrier_init(&smem.q_full, 1);
-    device::mbarrier_init(&smem.q_empty, 2);  // one arrival per consumer warpgroup
+    device::mbarrier_init(&smem.q_empty, 1);  // the score warpgroup, after a piece's last Q K^T
     // With the crossover a stage is full when this CTA's producers have
     // arrived and the peer's bulk-copied bytes have landed, and empty when both
     // CTAs' consumers have released it.
@@ -261,183 +255,12 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
     }
     return;
   }
-  cutlass::arch::warpgroup_reg_alloc<Cfg::kConsumerRegisters>();
-
-  const int tid = threadIdx.x - 128;  // 0..255 over the consumers
-  const int wg = tid / 128;           // which half of the keys (QK) and of V's dims (PV)
-  const int tid_wg = tid % 128;
-  const int lane = tid % 32;
-
-  Tensor sQ = make_tensor(make_smem_ptr(smem.q), typename Cfg::SmemLayoutQ{});
-  Tensor sK = make_tensor(make_smem_ptr(smem.k), typename Cfg::SmemLayoutK{});
-  Tensor sVt = make_tensor(make_smem_ptr(smem.k), typename Cfg::SmemLayoutVt{});
-  Tensor sP = make_tensor(make_smem_ptr(smem.p), typename Cfg::SmemLayoutP{});
-
-  typename Cfg::TiledMmaQK mma_qk;
-  typename Cfg::TiledMmaPV mma_pv;
-  auto thr_qk = mma_qk.get_thread_slice(tid_wg);
-  auto thr_pv = mma_pv.get_thread_slice(tid_wg);
-  Tensor tSrQ = thr_qk.partition_fragment_A(sQ);
-  Tensor tOrP = thr_pv.partition_fragment_A(sP);
-  Tensor tSrS = partition_fragment_C(mma_qk, Shape<Int<kBlockM>, Int<kHalfN>>{});  // 16 fp32
-  Tensor tOrO = partition_fragment_C(mma_pv, Shape<Int<kBlockM>, Int<kHalfV>>{});  // 128 fp32
-  static_assert(decltype(size(tSrS))::value == 16 && decltype(size(tOrO))::value == 128, "fragment sizes");
-
-  // The two query rows (heads) this thread holds in every accumulator.
-  int row_in_tile[2];
-  int row_head[2];  // query head, or -1 when the row is past h_q
-  CUTE_UNROLL
-  for (int h = 0; h < 2; ++h) {
-    const int r = device::wgmma_accumulator_coord(tid_wg, 2 * h).row;
-    row_in_tile[h] = r;
-    row_head[h] = head0 + r < p.h_q ? head0 + r : -1;
-  }
-
-  int32_t item = 0;
-  int32_t q_loads = 0;
-  int32_t sums = 0;
-  PieceCursor pieces(range);
-  Piece piece;
-  while (pieces.next(p, split_begin, piece)) {
-    float row_max[2] = {-INFINITY, -INFINITY};  // base 2, shared by both warpgroups
-    float row_sum[2] = {0.f, 0.f};              // this thread's columns only
-    clear(tOrO);
-
-    if (piece.to > piece.from) {
-      device::mbarrier_wait_parity(&smem.q_full, q_loads & 1);
-      ++q_loads;
-    }
-    for (int32_t block = piece.from; block < piece.to; ++block, ++item) {
-      const int stage = item % Cfg::kStages;
-      device::mbarrier_wait_parity(&smem.k_full[stage], (item / Cfg::kStages) & 1);
-
-      // S = Q K_half^T for tokens [32 wg, 32 wg + 32) of the block.
-      Tensor sKw = local_tile(sK(_, _, stage), Shape<Int<kHalfN>, Int<Cfg::kDimQK>>{}, make_coord(wg, _0{}));
-      Tensor tSrK = thr_qk.partition_fragment_B(sKw);
-      device::gemm_ss(mma_qk, tSrQ, tSrK, tSrS, /*zero_init=*/true);
-      warpgroup_wait<0>();
-
-      // Mask by selection: an unselected token's logit is -inf.
-      float block_max[2] = {-INFINITY, -INFINITY};
-      CUTE_UNROLL
-      for (int i = 0; i < 16; ++i) {
-        const int h = (i / 2) % 2;
-        const int key = wg * kHalfN + device::wgmma_accumulator_coord(tid_wg, i).col;
-        const float sv = smem.valid[stage][key] ? tSrS(i) * p.scale_log2 : -INFINITY;
-        tSrS(i) = sv;
-        block_max[h] = fmaxf(block_max[h], sv);
-      }
-      CUTE_UNROLL
-      for (int h = 0; h < 2; ++h) {
-        block_max[h] = fmaxf(block_max[h], __shfl_xor_sync(0xffffffffu, block_max[h], 1));
-        block_max[h] = fmaxf(block_max[h], __shfl_xor_sync(0xffffffffu, block_max[h], 2));
-        if (lane % 4 == 0) smem.row_max[item & 1][wg][row_in_tile[h]] = block_max[h];
-      }
-      device::named_barrier_sync(kBarRowMax, Cfg::kConsumerThreads);
-
-      float rescale[2];
-      float max_used[2];
-      CUTE_UNROLL
-      for (int h = 0; h < 2; ++h) {
-        const float other = smem.row_max[item & 1][1 - wg][row_in_tile[h]];
-        const float new_max = fmaxf(row_max[h], fmaxf(block_max[h], other));
-        // A row with no selected key yet keeps max -inf: exponentiate against
-        // 0 instead, so exp2(-inf - -inf) never makes a NaN.
-        max_used[h] = new_max == -INFINITY ? 0.f : new_max;
-        rescale[h] = exp2f(row_max[h] - max_used[h]);
-        row_max[h] = new_max;
-        row_sum[h] *= rescale[h];
-      }
-      CUTE_UNROLL
-      for (int i = 0; i < 16; ++i) {
-        const int h = (i / 2) % 2;
-        const float prob = exp2f(tSrS(i) - max_used[h]);
-        tSrS(i) = prob;
-        row_sum[h] += prob;
-      }
-      if (__any_sync(0xffffffffu, rescale[0] != 1.f || rescale[1] != 1.f)) {
-        CUTE_UNROLL
-        for (int i = 0; i < 128; ++i) tOrO(i) *= rescale[(i / 2) % 2];
-      }
-      // P (rounded to bf16) for both warpgroups' P V.
-      CUTE_UNROLL
-      for (int i = 0; i < 16; i += 2) {
-        const device::FragmentCoord c = device::wgmma_accumulator_coord(tid_wg, i);
-        Element pair[2] = {static_cast<Element>(tSrS(i)), static_cast<Element>(tSrS(i + 1))};
-        const uint32_t offset = device::swizzle_128b(uint32_t(c.row * 128 + (wg * kHalfN + c.col) * 2));
-        *reinterpret_cast<uint32_t*>(reinterpret_cast<char*>(smem.p) + offset) = *reinterpret_cast<uint32_t*>(pair);
-      }
-      device::fence_proxy_async_shared_cta();
-      device::named_barrier_sync(kBarPReady, Cfg::kConsumerThreads);
-
-      // O_half += P V_half.
-      Tensor sVtw = local_tile(sVt(_, _, stage), Shape<Int<kHalfV>, Int<kBlockN>>{}, make_coord(wg, _0{}));
-      Tensor tOrV = thr_pv.partition_fragment_B(sVtw);
-      device::gemm_ss(mma_pv, tOrP, tOrV, tOrO, /*zero_init=*/false);
-      warpgroup_wait<0>();
-      if (tid_wg == 0) {
-        device::mbarrier_arrive(&smem.k_empty[stage]);
-        // The peer's producer refills this CTA's stage too.
-        if constexpr (kCrossover) device::mbarrier_arrive_cluster(&smem.k_empty[stage], device::cluster_cta_rank() ^ 1u);
-      }
-    }
-    if (piece.to > piece.from && tid_wg == 0) device::mbarrier_arrive(&smem.q_empty);
-
-    // Row sums: the quad's columns, then the other warpgroup's half.
-    float total[2];
-    CUTE_UNROLL
-    for (int h = 0; h < 2; ++h) {
-      float sum = row_sum[h];
-      sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-      sum += __shfl_xor_sync(0xffffffffu, sum, 2);
-      if (lane % 4 == 0) smem.row_sum[sums & 1][wg][row_in_tile[h]] = sum;
-      total[h] = sum;
-    }
-    device::named_barrier_sync(kBarRowSum, Cfg::kConsumerThreads);
-    CUTE_UNROLL
-    for (int h = 0; h < 2; ++h) total[h] += smem.row_sum[sums & 1][1 - wg][row_in_tile[h]];
-    ++sums;
-
-    // Epilogue: O / (L + sink term), lse = ln(L) + max (base 2 max, hence the
-    // ln 2). The sink never enters lse; a split request gets it in the
-    // combine instead.
-    CUTE_UNROLL
-    for (int h = 0; h < 2; ++h) {
-      if (row_head[h] < 0) continue;
-      const int head = row_head[h];
-      // Only L == 0 is empty (out exactly +0, lse -inf); a NaN L stays NaN.
-      const bool empty = total[h] == 0.f;
-      float denominator = total[h];
-      if (!piece.split && p.attn_sink != nullptr) {
-        // exp(sink - M) in base 2; +inf makes out 0, -inf adds nothing.
-        denominator += exp2f(p.attn_sink[head] * 1.4426950408889634f - row_max[h]);
-      }
-      const float inv = empty ? 0.f : 1.f / denominator;
-      const float lse = empty ? -INFINITY : (row_max[h] + log2f(total[h])) * 0.6931471805599453f;
-      const int col0 = wg * kHalfV + 2 * (lane % 4);
-      if (!piece.split) {
-        Element* out_row = static_cast<Element*>(p.out) + int64_t(piece.req) * p.stride_out_b +
-                           int64_t(s) * p.stride_out_s + int64_t(head) * p.stride_out_h + col0;
-        CUTE_UNROLL
-        for (int j = 0; j < kHalfV / 8; ++j) {
-          Element pair[2] = {static_cast<Element>(tOrO(4 * j + 2 * h) * inv),
-                             static_cast<Element>(tOrO(4 * j + 2 * h + 1) * inv)};
-          *reinterpret_cast<uint32_t*>(out_row + 8 * j) = *reinterpret_cast<uint32_t*>(pair);
-        }
-        if (wg == 0 && lane % 4 == 0) {
-          p.lse[int64_t(piece.req) * p.stride_lse_b + int64_t(head) * p.stride_lse_h + s] = lse;
-        }
-      } else if (piece.slot >= 0) {
-        const int64_t row = (int64_t(piece.slot) * p.s_q + s) * p.h_q + head;
-        float* out_row = p.out_partial + row * Cfg::kDimV + col0;
-        CUTE_UNROLL
-        for (int j = 0; j < kHalfV / 8; ++j) {
-          *reinterpret_cast<float2*>(out_row + 8 * j) =
-              make_float2(tOrO(4 * j + 2 * h) * inv, tOrO(4 * j + 2 * h + 1) * inv);
-        }
-        if (wg == 0 && lane % 4 == 0) p.lse_partial[row] = lse;
-      }
-    }
+  if (warp_group == 1) {
+    cutlass::arch::warpgroup_reg_alloc<Cfg::kScoreRegisters>();
+    consume_scores<Cfg, kCrossover>(p, smem, range, split_begin, s, head0);
+  } else {
+    cutlass::arch::warpgroup_reg_alloc<Cfg::kValueRegisters>();
+    consume_values<Cfg, kCrossover>(p, smem, range, split_begin, s, head0);
   }
   device::grid_dependency_launch_dependents();
   if constexpr (kCrossover) {

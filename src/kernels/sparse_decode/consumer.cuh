@@ -1,0 +1,300 @@
+// The two consumer warpgroups of the 64-head sparse decode kernel. The
+// score warpgroup computes S = Q K^T over all 64 tokens of a block (so each
+// quad holds complete rows: no exchange of row maxima or sums), the online
+// softmax, and writes P and each row's rescale factor to shared memory; both
+// warpgroups then accumulate their half of the V dims, O_half += P V_half.
+// FlashMLA's sparse decode splits its consumers the same way. Splitting the
+// tokens instead (each warpgroup m64n32 over half of them, as dense decode
+// does) reads q from shared memory twice per block (m64n32 SS wgmma is bound
+// by shared-memory bandwidth) and synchronizes the two on every block's
+// row maxima. See README.md.
+#pragma once
+
+#include <cstdint>
+
+#include <cute/tensor.hpp>
+
+#include "common/decode_schedule.h"
+#include "device/cute_gemm.cuh"
+#include "device/cluster.cuh"
+#include "device/fence.cuh"
+#include "device/mbarrier.cuh"
+#include "device/named_barrier.cuh"
+#include "device/swizzle.h"
+#include "device/wgmma_layout.h"
+#include "kernels/sparse_decode/config.cuh"
+#include "kernels/sparse_decode/params.h"
+#include "kernels/sparse_decode/schedule.cuh"
+
+namespace flashmla::kernels::sparse_decode {
+
+using namespace cute;
+
+// Named barrier ids (0 is __syncthreads), each over both consumer warpgroups.
+enum : uint32_t {
+  kBarPFree = 1,   // the value warpgroup is done with P and the rescale factors of a block
+  kBarPReady = 2,  // P and the rescale factors of the block are in shared memory
+  kBarRowInv = 3,  // the output rows' 1 / denominator of a piece are published
+};
+
+// The query rows (heads) thread t of a consumer warpgroup holds in every
+// accumulator: two rows of the 64-row tile, and their heads (-1 past h_q).
+struct ConsumerRows {
+  int in_tile[2];
+  int head[2];
+};
+
+__device__ __forceinline__ ConsumerRows consumer_rows(int tid_wg, int32_t head0, int32_t h_q) {
+  ConsumerRows rows;
+  CUTE_UNROLL
+  for (int h = 0; h < 2; ++h) {
+    const int r = device::wgmma_accumulator_coord(tid_wg, 2 * h).row;
+    rows.in_tile[h] = r;
+    rows.head[h] = head0 + r < h_q ? head0 + r : -1;
+  }
+  return rows;
+}
+
+// Both warpgroups are done with a stage: one arrival each (and, with the
+// crossover, one on the peer's barrier: its producer refills this CTA's
+// stage too).
+template <bool kCrossover, typename SharedStorage>
+__device__ __forceinline__ void release_stage(SharedStorage& smem, int stage, int tid_wg) {
+  if (tid_wg == 0) {
+    device::mbarrier_arrive(&smem.k_empty[stage]);
+    if constexpr (kCrossover) device::mbarrier_arrive_cluster(&smem.k_empty[stage], device::cluster_cta_rank() ^ 1u);
+  }
+}
+
+// O_half += P V_half over warpgroup `half`'s 256 V dims of the stage, waited for.
+template <typename Cfg, typename SharedStorage, typename Accumulator>
+__device__ __forceinline__ void accumulate_pv(SharedStorage& smem, int stage, int half, int tid_wg,
+                                              Accumulator& tOrO) {
+  Tensor sVt = make_tensor(make_smem_ptr(smem.k), typename Cfg::SmemLayoutVt{});
+  Tensor sP = make_tensor(make_smem_ptr(smem.p), typename Cfg::SmemLayoutP{});
+  typename Cfg::TiledMmaPV mma_pv;
+  auto thr_pv = mma_pv.get_thread_slice(tid_wg);
+  Tensor tOrP = thr_pv.partition_fragment_A(sP);
+  Tensor sVtw = local_tile(sVt(_, _, stage), Shape<Int<Cfg::kHalfV>, Int<Cfg::kBlockN>>{}, make_coord(half, _0{}));
+  Tensor tOrV = thr_pv.partition_fragment_B(sVtw);
+  device::gemm_ss(mma_pv, tOrP, tOrV, tOrO, /*zero_init=*/false);
+  warpgroup_wait<0>();
+}
+
+template <typename Cfg>
+__device__ __forceinline__ auto make_output_accumulator() {
+  typename Cfg::TiledMmaPV mma_pv;
+  return partition_fragment_C(mma_pv, Shape<Int<Cfg::kBlockM>, Int<Cfg::kHalfV>>{});  // 128 fp32
+}
+
+// A consumer warpgroup's 256 columns of a piece's output, starting at
+// column col0 of its two rows: bf16 `out` (and lse) for an unsplit request,
+// fp32 partials for the combine otherwise (a split piece without a slot
+// stores nothing). `inv` is 1 / denominator per row.
+template <typename Cfg, typename Accumulator>
+__device__ __forceinline__ void store_output_rows(const Params& p, const Piece& piece, int32_t s,
+                                                  const int (&row_head)[2], const float (&inv)[2],
+                                                  const float (&lse)[2], bool with_lse, int col0,
+                                                  const Accumulator& tOrO) {
+  using Element = typename Cfg::Element;
+  constexpr int kHalfV = Cfg::kHalfV;
+  const int lane = threadIdx.x % 32;
+  CUTE_UNROLL
+  for (int h = 0; h < 2; ++h) {
+    if (row_head[h] < 0) continue;
+    const int head = row_head[h];
+    if (!piece.split) {
+      Element* out_row = static_cast<Element*>(p.out) + int64_t(piece.req) * p.stride_out_b +
+                         int64_t(s) * p.stride_out_s + int64_t(head) * p.stride_out_h + col0;
+      CUTE_UNROLL
+      for (int j = 0; j < kHalfV / 8; ++j) {
+        Element pair[2] = {static_cast<Element>(tOrO(4 * j + 2 * h) * inv[h]),
+                           static_cast<Element>(tOrO(4 * j + 2 * h + 1) * inv[h])};
+        *reinterpret_cast<uint32_t*>(out_row + 8 * j) = *reinterpret_cast<uint32_t*>(pair);
+      }
+      if (with_lse && lane % 4 == 0) {
+        p.lse[int64_t(piece.req) * p.stride_lse_b + int64_t(head) * p.stride_lse_h + s] = lse[h];
+      }
+    } else if (piece.slot >= 0) {
+      const int64_t row = (int64_t(piece.slot) * p.s_q + s) * p.h_q + head;
+      float* out_row = p.out_partial + row * Cfg::kDimV + col0;
+      CUTE_UNROLL
+      for (int j = 0; j < kHalfV / 8; ++j) {
+        *reinterpret_cast<float2*>(out_row + 8 * j) =
+            make_float2(tOrO(4 * j + 2 * h) * inv[h], tOrO(4 * j + 2 * h + 1) * inv[h]);
+      }
+      if (with_lse && lane % 4 == 0) p.lse_partial[row] = lse[h];
+    }
+  }
+}
+
+// The score warpgroup (threads 128..255): scores, softmax, P, and O's V dims [0, 256).
+template <typename Cfg, bool kCrossover>
+__device__ __forceinline__ void consume_scores(const Params& p, typename Cfg::SharedStorage& smem,
+                                               const WorkerRange& range, const int32_t* split_begin, int32_t s,
+                                               int32_t head0) {
+  using Element = typename Cfg::Element;
+  constexpr int kBlockM = Cfg::kBlockM;
+  constexpr int kBlockN = Cfg::kBlockN;
+  const int tid_wg = threadIdx.x % 128;
+  const int lane = threadIdx.x % 32;
+  const ConsumerRows rows = consumer_rows(tid_wg, head0, p.h_q);
+
+  Tensor sQ = make_tensor(make_smem_ptr(smem.q), typename Cfg::SmemLayoutQ{});
+  Tensor sK = make_tensor(make_smem_ptr(smem.k), typename Cfg::SmemLayoutK{});
+  typename Cfg::TiledMmaQK mma_qk;
+  auto thr_qk = mma_qk.get_thread_slice(tid_wg);
+  Tensor tSrQ = thr_qk.partition_fragment_A(sQ);
+  Tensor tSrS = partition_fragment_C(mma_qk, Shape<Int<kBlockM>, Int<kBlockN>>{});  // 32 fp32
+  static_assert(decltype(size(tSrS))::value == 32, "fragment size");
+  auto tOrO = make_output_accumulator<Cfg>();
+
+  int32_t item = 0;
+  int32_t q_loads = 0;
+  int32_t pieces_done = 0;
+  PieceCursor pieces(range);
+  Piece piece;
+  while (pieces.next(p, split_begin, piece)) {
+    float row_max[2] = {-INFINITY, -INFINITY};  // base 2
+    float row_sum[2] = {0.f, 0.f};              // this thread's columns only
+    clear(tOrO);
+
+    if (piece.to > piece.from) {
+      device::mbarrier_wait_parity(&smem.q_full, q_loads & 1);
+      ++q_loads;
+    }
+    for (int32_t block = piece.from; block < piece.to; ++block, ++item) {
+      const int stage = item % Cfg::kStages;
+      device::mbarrier_wait_parity(&smem.k_full[stage], (item / Cfg::kStages) & 1);
+      Tensor tSrK = thr_qk.partition_fragment_B(sK(_, _, stage));
+      device::gemm_ss(mma_qk, tSrQ, tSrK, tSrS, /*zero_init=*/true);
+      warpgroup_wait<0>();
+      // The piece's q is read for the last time: the producer may load the next.
+      if (block + 1 == piece.to && tid_wg == 0) device::mbarrier_arrive(&smem.q_empty);
+
+      // Mask by selection: an unselected token's logit is -inf.
+      float block_max[2] = {-INFINITY, -INFINITY};
+      CUTE_UNROLL
+      for (int i = 0; i < 32; ++i) {
+        const int h = (i / 2) % 2;
+        const int key = device::wgmma_accumulator_coord(tid_wg, i).col;
+        const float sv = smem.valid[stage][key] ? tSrS(i) * p.scale_log2 : -INFINITY;
+        tSrS(i) = sv;
+        block_max[h] = fmaxf(block_max[h], sv);
+      }
+      float rescale[2];
+      float max_used[2];
+      CUTE_UNROLL
+      for (int h = 0; h < 2; ++h) {
+        block_max[h] = fmaxf(block_max[h], __shfl_xor_sync(0xffffffffu, block_max[h], 1));
+        block_max[h] = fmaxf(block_max[h], __shfl_xor_sync(0xffffffffu, block_max[h], 2));
+        const float new_max = fmaxf(row_max[h], block_max[h]);
+        // A row with no selected key yet keeps max -inf: exponentiate against
+        // 0 instead, so exp2(-inf - -inf) never makes a NaN.
+        max_used[h] = new_max == -INFINITY ? 0.f : new_max;
+        rescale[h] = exp2f(row_max[h] - max_used[h]);
+        row_max[h] = new_max;
+        row_sum[h] *= rescale[h];
+      }
+      CUTE_UNROLL
+      for (int i = 0; i < 32; ++i) {
+        const int h = (i / 2) % 2;
+        const float prob = exp2f(tSrS(i) - max_used[h]);
+        tSrS(i) = prob;
+        row_sum[h] += prob;
+      }
+      // The value warpgroup is done with the previous block's P and factors.
+      if (item > 0) device::named_barrier_sync(kBarPFree, Cfg::kConsumerThreads);
+      CUTE_UNROLL
+      for (int i = 0; i < 32; i += 2) {
+        const device::FragmentCoord c = device::wgmma_accumulator_coord(tid_wg, i);
+        Element pair[2] = {static_cast<Element>(tSrS(i)), static_cast<Element>(tSrS(i + 1))};
+        const uint32_t offset = device::swizzle_128b(uint32_t(c.row * 128 + c.col * 2));
+        *reinterpret_cast<uint32_t*>(reinterpret_cast<char*>(smem.p) + offset) = *reinterpret_cast<uint32_t*>(pair);
+      }
+      if (lane % 4 == 0) {
+        smem.p_rescale[rows.in_tile[0]] = rescale[0];
+        smem.p_rescale[rows.in_tile[1]] = rescale[1];
+      }
+      device::fence_proxy_async_shared_cta();  // P is read by wgmma
+      device::named_barrier_arrive(kBarPReady, Cfg::kConsumerThreads);
+
+      if (__any_sync(0xffffffffu, rescale[0] != 1.f || rescale[1] != 1.f)) {
+        CUTE_UNROLL
+        for (int i = 0; i < 128; ++i) tOrO(i) *= rescale[(i / 2) % 2];
+      }
+      accumulate_pv<Cfg>(smem, stage, /*half=*/0, tid_wg, tOrO);
+      release_stage<kCrossover>(smem, stage, tid_wg);
+    }
+
+    // Epilogue: O / (L + sink term), lse = ln(L) + max (base 2 max, hence the
+    // ln 2). The sink never enters lse; a split request gets it in the
+    // combine instead. The value warpgroup gets 1 / denominator.
+    float inv[2];
+    float lse[2];
+    CUTE_UNROLL
+    for (int h = 0; h < 2; ++h) {
+      float total = row_sum[h];
+      total += __shfl_xor_sync(0xffffffffu, total, 1);
+      total += __shfl_xor_sync(0xffffffffu, total, 2);
+      // Only L == 0 is empty (out exactly +0, lse -inf); a NaN L stays NaN.
+      const bool empty = total == 0.f;
+      float denominator = total;
+      if (!piece.split && p.attn_sink != nullptr && rows.head[h] >= 0) {
+        // exp(sink - M) in base 2; +inf makes out 0, -inf adds nothing.
+        denominator += exp2f(p.attn_sink[rows.head[h]] * 1.4426950408889634f - row_max[h]);
+      }
+      inv[h] = empty ? 0.f : 1.f / denominator;
+      lse[h] = empty ? -INFINITY : (row_max[h] + log2f(total)) * 0.6931471805599453f;
+      if (lane % 4 == 0) smem.row_inv[pieces_done & 1][rows.in_tile[h]] = inv[h];
+    }
+    // Both warpgroups wait here (an arrive could run two pieces ahead when
+    // pieces have no blocks, and complete the barrier alone).
+    device::named_barrier_sync(kBarRowInv, Cfg::kConsumerThreads);
+    ++pieces_done;
+    store_output_rows<Cfg>(p, piece, s, rows.head, inv, lse, /*with_lse=*/true, 2 * (lane % 4), tOrO);
+  }
+  // Take the value warpgroup's release of the last block.
+  if (item > 0) device::named_barrier_sync(kBarPFree, Cfg::kConsumerThreads);
+}
+
+// The value warpgroup (threads 256..383): O's V dims [256, 512), rescaled
+// and accumulated once the score warpgroup has published a block's P.
+template <typename Cfg, bool kCrossover>
+__device__ __forceinline__ void consume_values(const Params& p, typename Cfg::SharedStorage& smem,
+                                               const WorkerRange& range, const int32_t* split_begin, int32_t s,
+                                               int32_t head0) {
+  const int tid_wg = threadIdx.x % 128;
+  const int lane = threadIdx.x % 32;
+  const ConsumerRows rows = consumer_rows(tid_wg, head0, p.h_q);
+  auto tOrO = make_output_accumulator<Cfg>();
+
+  int32_t item = 0;
+  int32_t pieces_done = 0;
+  PieceCursor pieces(range);
+  Piece piece;
+  while (pieces.next(p, split_begin, piece)) {
+    clear(tOrO);
+    for (int32_t block = piece.from; block < piece.to; ++block, ++item) {
+      const int stage = item % Cfg::kStages;
+      device::mbarrier_wait_parity(&smem.k_full[stage], (item / Cfg::kStages) & 1);
+      device::named_barrier_sync(kBarPReady, Cfg::kConsumerThreads);
+      const float rescale[2] = {smem.p_rescale[rows.in_tile[0]], smem.p_rescale[rows.in_tile[1]]};
+      if (__any_sync(0xffffffffu, rescale[0] != 1.f || rescale[1] != 1.f)) {
+        CUTE_UNROLL
+        for (int i = 0; i < 128; ++i) tOrO(i) *= rescale[(i / 2) % 2];
+      }
+      accumulate_pv<Cfg>(smem, stage, /*half=*/1, tid_wg, tOrO);
+      device::named_barrier_arrive(kBarPFree, Cfg::kConsumerThreads);
+      release_stage<kCrossover>(smem, stage, tid_wg);
+    }
+    device::named_barrier_sync(kBarRowInv, Cfg::kConsumerThreads);
+    const float inv[2] = {smem.row_inv[pieces_done & 1][rows.in_tile[0]],
+                          smem.row_inv[pieces_done & 1][rows.in_tile[1]]};
+    ++pieces_done;
+    const float lse[2] = {0.f, 0.f};  // the score warpgroup stores lse
+    store_output_rows<Cfg>(p, piece, s, rows.head, inv, lse, /*with_lse=*/false, Cfg::kHalfV + 2 * (lane % 4), tOrO);
+  }
+}
+
+}  // namespace flashmla::kernels::sparse_decode
