@@ -62,10 +62,11 @@ struct Config {
   // fp32 scores (32). The split must fit the pool the CTA launched with,
   // 384 x 168 = 64512 (__launch_bounds__(384, 1)): setmaxnreg.inc blocks
   // until the pool has the registers, so an oversubscribed split deadlocks.
-  static constexpr int kProducerRegisters = kFormat_ == KVFormat::kFp8V32 ? 136 : 144;
-  static constexpr int kScoreRegisters = kFormat_ == KVFormat::kFp8V32 ? 200 : 192;
-  static constexpr int kValueRegisters = 168;
-  static_assert(kProducerRegisters * 128 + (kScoreRegisters + kValueRegisters) * 128 <= 384 * 168,
+  static constexpr int kProducerRegisters = kFormat_ == KVFormat::kFp8V32 ? 136 : 152;
+  static constexpr int kScoreRegisters = kFormat_ == KVFormat::kFp8V32 ? 208 : 192;
+  static constexpr int kValueRegisters = 160;
+  static constexpr int kLaunchRegisters = 168;  // per thread at __launch_bounds__(384, 1)
+  static_assert(kProducerRegisters * 128 + (kScoreRegisters + kValueRegisters) * 128 <= 384 * kLaunchRegisters,
                 "setmaxnreg split exceeds the registers the CTA launches with");
   static constexpr int kBlockM = 64;          // query heads per CTA (one wgmma M)
   static constexpr int kBlockN = 64;          // selected tokens per block (kBlockTokens)
@@ -103,7 +104,6 @@ struct Config {
     float row_inv[2][kBlockM];  // [piece parity][row]: 1 / the output row's denominator
     uint8_t valid[kStages][kBlockN];  // 1: the token of the stage is a selected key
     alignas(8) uint64_t q_full;
-    alignas(8) uint64_t q_empty;
     alignas(8) uint64_t k_full[kStages];
     alignas(8) uint64_t k_empty[kStages];
   };

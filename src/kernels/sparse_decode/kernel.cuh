@@ -47,9 +47,8 @@ enum : uint32_t {
 // it cost 10% (403 vs 365 us at d885bcd; the prefetch issue loop competes
 // with the dequantization for the producer's issue slots).
 template <typename Cfg>
-__device__ __forceinline__ void produce(const CUtensorMap* q_map, const Params& p, typename Cfg::SharedStorage& smem,
-                                       const WorkerRange& range, const int32_t* split_begin, int32_t s,
-                                       int32_t head0, int32_t q_box_heads) {
+__device__ __forceinline__ void produce(const Params& p, typename Cfg::SharedStorage& smem, const WorkerRange& range,
+                                       const int32_t* split_begin, int32_t s) {
   constexpr KVFormat kFormat = Cfg::kFormat;
   const int tid = threadIdx.x;  // 0..127
   const int q = tid % 4;
@@ -70,12 +69,8 @@ __device__ __forceinline__ void produce(const CUtensorMap* q_map, const Params& 
   bool valid_b = ref.page != nullptr;
   load_token<kFormat>(ref, q, raw_b[0]);
 
-  int32_t q_loads = 0;
   for (int32_t item = 0; (cur.flags & kSlotLive) != 0; ++item) {
     const int stage = item % Cfg::kStages;
-    if (tid == 0 && (cur.flags & kSlotFirst) != 0) {
-      load_piece_q<Cfg>(q_map, smem, Cfg::kTileBytes, q_loads, head0, s, cur.req, q_box_heads);
-    }
     const BlockSlot<2> after = fetch_slot<2>(p, fetch, split_begin, s, tok);
 
     if (item >= Cfg::kStages) {
@@ -114,10 +109,8 @@ __device__ __forceinline__ void produce(const CUtensorMap* q_map, const Params& 
 // block's, so they load while this block is dequantized. Each CTA writes the
 // validity of all 64 tokens itself (it loads the peer token's index too).
 template <typename Cfg>
-__device__ __forceinline__ void produce_crossover(const CUtensorMap* q_map, const Params& p,
-                                                  typename Cfg::SharedStorage& smem, const WorkerRange& range,
-                                                  const int32_t* split_begin, int32_t s, int32_t head0,
-                                                  int32_t q_box_heads) {
+__device__ __forceinline__ void produce_crossover(const Params& p, typename Cfg::SharedStorage& smem,
+                                                  const WorkerRange& range, const int32_t* split_begin, int32_t s) {
   constexpr KVFormat kFormat = Cfg::kFormat;
   constexpr uint32_t kStageBytes = Cfg::kNumKTiles * Cfg::kTileBytes;
   const int tid = threadIdx.x;  // 0..127
@@ -140,13 +133,9 @@ __device__ __forceinline__ void produce_crossover(const CUtensorMap* q_map, cons
   RawToken<kFormat> raw_b[1];
   load_token<kFormat>(resolve_slot(p, cur, 0), q, raw_a[0]);
 
-  int32_t q_loads = 0;
   int32_t item = 0;
   auto step = [&](RawToken<kFormat>(&now)[1], RawToken<kFormat>(&later)[1]) {
     const int stage = item % Cfg::kStages;
-    if (tid == 0 && (cur.flags & kSlotFirst) != 0) {
-      load_piece_q<Cfg>(q_map, smem, Cfg::kTileBytes, q_loads, head0, s, cur.req, q_box_heads);
-    }
     // The next block's token loads now, into the other buffer.
     load_token<kFormat>(resolve_slot(p, next, 0), q, later[0]);  // past the last block: nothing is loaded
     const BlockSlot<2> after = fetch_slot<2>(p, fetch, split_begin, s, tok);
@@ -212,7 +201,6 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
   if (threadIdx.x == 0) {
     device::prefetch_tensormap(&q_map);
     device::mbarrier_init(&smem.q_full, 1);
-    device::mbarrier_init(&smem.q_empty, 1);  // the score warpgroup, after a piece's last Q K^T
     // With the crossover a stage is full when this CTA's producers have
     // arrived and the peer's bulk-copied bytes have landed, and empty when both
     // CTAs' consumers have released it.
@@ -242,9 +230,9 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
   if (warp_group == 0) {
     cutlass::arch::warpgroup_reg_dealloc<Cfg::kProducerRegisters>();
     if constexpr (kCrossover) {
-      produce_crossover<Cfg>(&q_map, p, smem, range, split_begin, s, head0, q_box_heads);
+      produce_crossover<Cfg>(p, smem, range, split_begin, s);
     } else {
-      produce<Cfg>(&q_map, p, smem, range, split_begin, s, head0, q_box_heads);
+      produce<Cfg>(p, smem, range, split_begin, s);
     }
     device::grid_dependency_launch_dependents();
     if constexpr (kCrossover) {
@@ -257,9 +245,14 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
   }
   if (warp_group == 1) {
     cutlass::arch::warpgroup_reg_alloc<Cfg::kScoreRegisters>();
-    consume_scores<Cfg, kCrossover>(p, smem, range, split_begin, s, head0);
+    consume_scores<Cfg, kCrossover>(&q_map, p, smem, range, split_begin, s, head0, q_box_heads);
   } else {
-    cutlass::arch::warpgroup_reg_alloc<Cfg::kValueRegisters>();
+    // setmaxnreg.inc may not lower the count: below the launch's 168 it is a .dec.
+    if constexpr (Cfg::kValueRegisters < Cfg::kLaunchRegisters) {
+      cutlass::arch::warpgroup_reg_dealloc<Cfg::kValueRegisters>();
+    } else {
+      cutlass::arch::warpgroup_reg_alloc<Cfg::kValueRegisters>();
+    }
     consume_values<Cfg, kCrossover>(p, smem, range, split_begin, s, head0);
   }
   device::grid_dependency_launch_dependents();

@@ -21,15 +21,13 @@
 
 namespace flashmla::kernels::sparse_decode {
 
-// Producer thread 0 at a piece's first block: waits until the consumers
-// released the previous piece's q, then loads this piece's q by TMA, one box
-// of 64 dims x q_box_heads per tile (`tile_bytes` apart in shared memory).
+// Loads a piece's q by TMA into the q tiles: one box of 64 dims x
+// q_box_heads per tile (`tile_bytes` apart in shared memory), completing on
+// q_full. One consumer thread calls it, once the previous piece's q is read
+// for the last time.
 template <typename Cfg, typename SharedStorage>
-__device__ __forceinline__ void load_piece_q(const CUtensorMap* q_map, SharedStorage& smem, int tile_bytes,
-                                             int32_t& q_loads, int32_t head0, int32_t s, int32_t req,
-                                             int32_t q_box_heads) {
-  if (q_loads > 0) device::mbarrier_wait_parity(&smem.q_empty, (q_loads - 1) & 1);
-  ++q_loads;
+__device__ __forceinline__ void load_q_tiles(const CUtensorMap* q_map, SharedStorage& smem, int tile_bytes,
+                                             int32_t head0, int32_t s, int32_t req, int32_t q_box_heads) {
   device::mbarrier_arrive_expect_tx(&smem.q_full, Cfg::kNumKTiles * 128 * q_box_heads);
   for (int t = 0; t < Cfg::kNumKTiles; ++t) {
     device::tma_load_4d(reinterpret_cast<char*>(smem.q) + t * tile_bytes, &smem.q_full, q_map, t * 64, head0, s,

@@ -143,7 +143,6 @@ __device__ __forceinline__ TokenRef select_token(const Params& p, int32_t req, i
 enum : uint32_t {
   kSlotLive = 1,   // a block of the worker's range
   kSlotMain = 2,   // of the main cache (else the extra cache)
-  kSlotFirst = 4,  // the first block of its piece (q is loaded with it)
 };
 
 template <int kTokens>
@@ -177,7 +176,7 @@ __device__ __forceinline__ BlockSlot<kTokens> fetch_slot(const Params& p, BlockC
     if (pos < len) slot.index[t] = indices[row + pos];  // past topk_length: not even read
   }
   slot.req = c.piece.req;
-  slot.flags = kSlotLive | (is_main ? kSlotMain : 0u) | (c.block == c.piece.from ? kSlotFirst : 0u);
+  slot.flags = kSlotLive | (is_main ? kSlotMain : 0u);
   c.advance(p, split_begin);
   return slot;
 }

@@ -74,7 +74,6 @@ struct SmallConfig {
     float head_sum[4][kN];     // per-warp sums at the end of a piece
     uint8_t valid[kStages][kBlockN];
     alignas(8) uint64_t q_full;
-    alignas(8) uint64_t q_empty;
     alignas(8) uint64_t k_full[kStages];
     alignas(8) uint64_t k_empty[kStages];
   };

@@ -42,9 +42,8 @@ enum : uint32_t {
 // L2 and the index of block n + 3 loads; no iteration waits on a dependent
 // load, and the raw loads find their bytes in L2.
 template <typename Cfg>
-__device__ __forceinline__ void produce_small(const CUtensorMap* q_map, const Params& p,
-                                             typename Cfg::SharedStorage& smem, const WorkerRange& range,
-                                             const int32_t* split_begin, int32_t s, int32_t q_box_heads) {
+__device__ __forceinline__ void produce_small(const Params& p, typename Cfg::SharedStorage& smem,
+                                             const WorkerRange& range, const int32_t* split_begin, int32_t s) {
   constexpr KVFormat kFormat = Cfg::kFormat;
   const int tid = threadIdx.x;  // 0..255
   const int q = tid % 4;
@@ -61,13 +60,9 @@ __device__ __forceinline__ void produce_small(const CUtensorMap* q_map, const Pa
   load_token<kFormat>(resolve_slot(p, cur, 0), q, raw_a[0]);
   if (q == 0) prefetch_token<kFormat>(resolve_slot(p, next, 0));
 
-  int32_t q_loads = 0;
   int32_t item = 0;
   auto step = [&](RawToken<kFormat>(&now)[1], RawToken<kFormat>(&later)[1]) {
     const int stage = item % Cfg::kStages;
-    if (tid == 0 && (cur.flags & kSlotFirst) != 0) {
-      load_piece_q<Cfg>(q_map, smem, Cfg::kQTileBytes, q_loads, 0, s, cur.req, q_box_heads);
-    }
     load_token<kFormat>(resolve_slot(p, next, 0), q, later[0]);  // index and L2 copy arrived earlier
     if (q == 0) prefetch_token<kFormat>(resolve_slot(p, next2, 0));
     const BlockSlot<1> after = fetch_slot<1>(p, fetch, split_begin, s, tok);
@@ -112,7 +107,6 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
   if (threadIdx.x == 0) {
     device::prefetch_tensormap(&q_map);
     device::mbarrier_init(&smem.q_full, 1);
-    device::mbarrier_init(&smem.q_empty, 1);
     for (int st = 0; st < Cfg::kStages; ++st) {
       device::mbarrier_init(&smem.k_full[st], Cfg::kProducerThreads);
       device::mbarrier_init(&smem.k_empty[st], 1);
@@ -131,7 +125,7 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
 
   if (threadIdx.x < Cfg::kProducerThreads) {
     cutlass::arch::warpgroup_reg_dealloc<Cfg::kProducerRegisters>();
-    produce_small<Cfg>(&q_map, p, smem, range, split_begin, s, q_box_heads);
+    produce_small<Cfg>(p, smem, range, split_begin, s);
     device::grid_dependency_launch_dependents();
     return;
   }
@@ -165,6 +159,21 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
   auto head_of_slot = [&](int slot) { return 8 * (slot / 2) + 2 * (lane % 4) + slot % 2; };
   // Token rows of this thread in S^T: 16 warp + lane / 4 (i % 4 < 2) and + 8.
   const int key0 = 16 * warp + lane / 4;
+
+  // The consumers load q themselves, the next piece's right after the last
+  // Q K^T of a piece (as the 64-head kernel's score warpgroup does): the
+  // producer never waits for q's release.
+  PieceCursor q_pieces(range);  // the pieces with blocks, in order: whose q comes next
+  auto load_next_q = [&]() {
+    Piece next;
+    while (q_pieces.next(p, split_begin, next)) {
+      if (next.to > next.from) {
+        if (tid == 0) load_q_tiles<Cfg>(&q_map, smem, Cfg::kQTileBytes, 0, s, next.req, q_box_heads);
+        return;
+      }
+    }
+  };
+  load_next_q();
 
   int32_t item = 0;
   int32_t q_loads = 0;
@@ -214,6 +223,8 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
         if (lane < 4) smem.head_max[item & 1][warp][head_of_slot(h)] = block_max[h];
       }
       device::named_barrier_sync(kSmallBarMax, Cfg::kConsumerThreads);
+      // Every warp's Q K^T of the piece's last block is done: the next q may land.
+      if (block + 1 == piece.to) load_next_q();
 
       float rescale[kHeadsPerThread];
       float max_used[kHeadsPerThread];
@@ -257,7 +268,6 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
       warpgroup_wait<0>();
       if (tid == 0) device::mbarrier_arrive(&smem.k_empty[stage]);
     }
-    if (piece.to > piece.from && tid == 0) device::mbarrier_arrive(&smem.q_empty);
 
     // Per-head sums over the warp's tokens, then the 4 warps.
     float total[kHeadsPerThread];
