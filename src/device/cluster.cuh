@@ -29,15 +29,18 @@ __device__ __forceinline__ void cluster_wait() {
 }
 
 // PTX ISA "Data Movement and Conversion Instructions: mapa" and
-// "mbarrier.arrive" (.release.cluster, .shared::cluster): arrives on the
+// "mbarrier.arrive" (.relaxed.cluster, .shared::cluster): arrives on the
 // mbarrier at the same shared-memory offset as `bar` in CTA `cta_rank` of
-// the cluster. The release at cluster scope compiles to MEMBAR.ALL.GPU +
-// ERRBAR; the default CTA-scope form (CUTLASS's ClusterBarrier::arrive)
-// measured slower in the sparse decode crossover (S04 5175 vs 4180 us).
-__device__ __forceinline__ void mbarrier_arrive_cluster(uint64_t* bar, uint32_t cta_rank) {
+// the cluster, ordering nothing before it. For a consumer releasing a stage
+// that only its completed wgmma read (wgmma.wait_group returned), no prior
+// access is left to order. The .release.cluster form compiles to
+// MEMBAR.ALL.GPU + ERRBAR (8% of the crossover consumers' stall samples);
+// the default CTA-scope release measured slower in the crossover at c52f9bb
+// (S04 5175 vs 4180 us, not understood).
+__device__ __forceinline__ void mbarrier_arrive_cluster_relaxed(uint64_t* bar, uint32_t cta_rank) {
   uint32_t remote;
   asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(remote) : "r"(smem_address(bar)), "r"(cta_rank));
-  asm volatile("mbarrier.arrive.release.cluster.shared::cluster.b64 _, [%0];" ::"r"(remote) : "memory");
+  asm volatile("mbarrier.arrive.relaxed.cluster.shared::cluster.b64 _, [%0];" ::"r"(remote) : "memory");
 }
 
 // PTX ISA "Data Movement and Conversion Instructions: mapa": the

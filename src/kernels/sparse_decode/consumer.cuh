@@ -64,7 +64,9 @@ template <bool kCrossover, typename SharedStorage>
 __device__ __forceinline__ void release_stage(SharedStorage& smem, int stage, int tid_wg) {
   if (tid_wg == 0) {
     device::mbarrier_arrive(&smem.k_empty[stage]);
-    if constexpr (kCrossover) device::mbarrier_arrive_cluster(&smem.k_empty[stage], device::cluster_cta_rank() ^ 1u);
+    if constexpr (kCrossover) {
+      device::mbarrier_arrive_cluster_relaxed(&smem.k_empty[stage], device::cluster_cta_rank() ^ 1u);
+    }
   }
 }
 
