@@ -8,7 +8,6 @@
 #include <cuda.h>
 
 #include <cute/tensor.hpp>
-#include <cutlass/arch/reg_reconfig.h>
 
 #include "common/decode_schedule.h"
 #include "device/cute_gemm.cuh"
@@ -18,6 +17,7 @@
 #include "device/pdl.cuh"
 #include "device/swizzle.h"
 #include "device/tma.cuh"
+#include "device/warpgroup_registers.cuh"
 #include "device/wgmma_layout.h"
 #include "kernels/dense_decode/config.cuh"
 #include "kernels/dense_decode/params.h"
@@ -176,7 +176,7 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
   if (warp_group == 0) {
     // Producer: one thread walks the worker's blocks and keeps both stages
     // loading; a stage is refilled as soon as both consumers released it.
-    cutlass::arch::warpgroup_reg_dealloc<Cfg::kProducerRegisters>();
+    device::set_warpgroup_registers<device::launch_registers(Cfg::kThreads), Cfg::kProducerRegisters>();
     if (threadIdx.x == 0) {
       BlockCursor loader(range, p, split_begin);
       int32_t q_loads = 0;
@@ -210,7 +210,7 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
     device::grid_dependency_launch_dependents();
     return;
   }
-  cutlass::arch::warpgroup_reg_alloc<Cfg::kConsumerRegisters>();
+  device::set_warpgroup_registers<device::launch_registers(Cfg::kThreads), Cfg::kConsumerRegisters>();
 
   const int tid = threadIdx.x - 128;  // 0..255 over the consumers
   const int wg = tid / 128;           // which half of the keys (QK) and of V's dims (PV)

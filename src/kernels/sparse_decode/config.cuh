@@ -10,6 +10,7 @@
 #include <cute/arch/mma_sm90.hpp>
 #include <cute/atom/mma_traits_sm90_gmma.hpp>
 
+#include "device/warpgroup_registers.cuh"
 #include "flashmla/types.h"
 
 namespace flashmla::kernels::sparse_decode {
@@ -65,8 +66,8 @@ struct Config {
   static constexpr int kProducerRegisters = kFormat_ == KVFormat::kFp8V32 ? 136 : 152;
   static constexpr int kScoreRegisters = kFormat_ == KVFormat::kFp8V32 ? 208 : 192;
   static constexpr int kValueRegisters = 160;
-  static constexpr int kLaunchRegisters = 168;  // per thread at __launch_bounds__(384, 1)
-  static_assert(kProducerRegisters * 128 + (kScoreRegisters + kValueRegisters) * 128 <= 384 * kLaunchRegisters,
+  static_assert((kProducerRegisters + kScoreRegisters + kValueRegisters) * 128 <=
+                    kThreads * device::launch_registers(kThreads),
                 "setmaxnreg split exceeds the registers the CTA launches with");
   static constexpr int kBlockM = 64;          // query heads per CTA (one wgmma M)
   static constexpr int kBlockN = 64;          // selected tokens per block (kBlockTokens)

@@ -9,17 +9,17 @@
 #include <cuda.h>
 
 #include <cute/tensor.hpp>
-#include <cutlass/arch/reg_reconfig.h>
 
 #include "common/decode_schedule.h"
-#include "device/cute_gemm.cuh"
 #include "device/cluster.cuh"
+#include "device/cute_gemm.cuh"
 #include "device/fence.cuh"
 #include "device/mbarrier.cuh"
 #include "device/named_barrier.cuh"
 #include "device/pdl.cuh"
 #include "device/swizzle.h"
 #include "device/tma.cuh"
+#include "device/warpgroup_registers.cuh"
 #include "device/wgmma_layout.h"
 #include "kernels/sparse_decode/config.cuh"
 #include "kernels/sparse_decode/consumer.cuh"
@@ -228,7 +228,7 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
   const int32_t* split_begin = schedule.split_begin;
 
   if (warp_group == 0) {
-    cutlass::arch::warpgroup_reg_dealloc<Cfg::kProducerRegisters>();
+    device::set_warpgroup_registers<device::launch_registers(Cfg::kThreads), Cfg::kProducerRegisters>();
     if constexpr (kCrossover) {
       produce_crossover<Cfg>(p, smem, range, split_begin, s);
     } else {
@@ -244,15 +244,10 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
     return;
   }
   if (warp_group == 1) {
-    cutlass::arch::warpgroup_reg_alloc<Cfg::kScoreRegisters>();
+    device::set_warpgroup_registers<device::launch_registers(Cfg::kThreads), Cfg::kScoreRegisters>();
     consume_scores<Cfg, kCrossover>(&q_map, p, smem, range, split_begin, s, head0, q_box_heads);
   } else {
-    // setmaxnreg.inc may not lower the count: below the launch's 168 it is a .dec.
-    if constexpr (Cfg::kValueRegisters < Cfg::kLaunchRegisters) {
-      cutlass::arch::warpgroup_reg_dealloc<Cfg::kValueRegisters>();
-    } else {
-      cutlass::arch::warpgroup_reg_alloc<Cfg::kValueRegisters>();
-    }
+    device::set_warpgroup_registers<device::launch_registers(Cfg::kThreads), Cfg::kValueRegisters>();  // a .dec: below the launch's 168
     consume_values<Cfg, kCrossover>(p, smem, range, split_begin, s, head0);
   }
   device::grid_dependency_launch_dependents();

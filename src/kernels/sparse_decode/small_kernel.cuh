@@ -13,7 +13,6 @@
 #include <cuda.h>
 
 #include <cute/tensor.hpp>
-#include <cutlass/arch/reg_reconfig.h>
 
 #include "common/decode_schedule.h"
 #include "device/cute_gemm.cuh"
@@ -23,6 +22,7 @@
 #include "device/pdl.cuh"
 #include "device/swizzle.h"
 #include "device/tma.cuh"
+#include "device/warpgroup_registers.cuh"
 #include "device/wgmma_layout.h"
 #include "kernels/sparse_decode/kernel.cuh"
 #include "kernels/sparse_decode/small_config.cuh"
@@ -124,12 +124,12 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
   const int32_t* split_begin = schedule.split_begin;
 
   if (threadIdx.x < Cfg::kProducerThreads) {
-    cutlass::arch::warpgroup_reg_dealloc<Cfg::kProducerRegisters>();
+    device::set_warpgroup_registers<device::launch_registers(Cfg::kThreads), Cfg::kProducerRegisters>();
     produce_small<Cfg>(p, smem, range, split_begin, s);
     device::grid_dependency_launch_dependents();
     return;
   }
-  cutlass::arch::warpgroup_reg_alloc<Cfg::kConsumerRegisters>();
+  device::set_warpgroup_registers<device::launch_registers(Cfg::kThreads), Cfg::kConsumerRegisters>();
 
   const int tid = threadIdx.x - Cfg::kProducerThreads;  // 0..127
   const int warp = tid / 32;

@@ -10,7 +10,6 @@
 #include <cuda.h>
 
 #include <cute/tensor.hpp>
-#include <cutlass/arch/reg_reconfig.h>
 
 #include "device/cp_async.cuh"
 #include "device/cute_gemm.cuh"
@@ -20,6 +19,7 @@
 #include "device/pdl.cuh"
 #include "device/swizzle.h"
 #include "device/tma.cuh"
+#include "device/warpgroup_registers.cuh"
 #include "device/wgmma_layout.h"
 #include "kernels/sparse_prefill/config.cuh"
 #include "kernels/sparse_prefill/params.h"
@@ -137,7 +137,7 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
   const int32_t num_blocks = (len + kBlockN - 1) / kBlockN;
 
   if (warp_group == 0) {
-    cutlass::arch::warpgroup_reg_dealloc<Cfg::kProducerRegisters>();
+    device::set_warpgroup_registers<device::launch_registers(Cfg::kThreads), Cfg::kProducerRegisters>();
     if (threadIdx.x == 0 && num_blocks > 0) {
       device::mbarrier_arrive_expect_tx(&smem.q_full, kNumKTiles * 128 * p.q_box_rows);
       for (int t = 0; t < kNumKTiles; ++t) {
@@ -149,7 +149,7 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
     device::grid_dependency_launch_dependents();
     return;
   }
-  cutlass::arch::warpgroup_reg_alloc<Cfg::kConsumerRegisters>();
+  device::set_warpgroup_registers<device::launch_registers(Cfg::kThreads), Cfg::kConsumerRegisters>();
 
   const int tid = threadIdx.x - 128;  // 0..255 over the consumers
   const int wg = tid / 128;           // which half of the keys (QK) and of V's dims (PV)
