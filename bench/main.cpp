@@ -23,6 +23,7 @@
 #include "embedded_data.h"
 #include "flashmla/flashmla.h"
 #include "json.h"
+#include "plan_report.h"
 #include "report.h"
 #include "run_case.h"
 #include "suite.h"
@@ -52,6 +53,11 @@ Selection:
     --d_qk N                                 (576, or 512 for prefill/dense)
     --lengths fixed|varlen|skewed --causal   (dense decode)
   --list                  list the suite's cases and exit
+  --plan                  print plan_decode's schedule of each decode case
+                          (workers, pieces, split requests, the busiest
+                          worker's cost) and exit; needs no GPU
+  --sms N                 SMs to plan for with --plan (default: device 0's,
+                          or 132 without a GPU)
 
 Modes:
   --no-verify             time only
@@ -77,6 +83,8 @@ struct Options {
   bool verify = true;
   bool time = true;
   bool list = false;
+  bool plan = false;
+  int64_t sms = 0;  // --plan's SM count; 0: device 0's, or 132
   bool help = false;
   std::string results;
   std::string commit = FLASHMLA_BENCH_GIT_COMMIT;
@@ -133,6 +141,12 @@ std::string parse_flags(int argc, char** argv, Options* o) {
       o->help = true;
     } else if (name == "list" && no_value()) {
       o->list = true;
+    } else if (name == "plan" && no_value()) {
+      o->plan = true;
+    } else if (name == "sms") {
+      if (!take_value() || !parse_int(value, &o->sms) || o->sms < 1 || o->sms > 100000) {
+        return "--sms needs a positive SM count";
+      }
     } else if (name == "no-verify" && no_value()) {
       no_verify = true;
     } else if (name == "verify-only" && no_value()) {
@@ -376,6 +390,15 @@ int run(int argc, char** argv) {
   if (o.list) {
     print_list(o.custom || !o.case_names.empty() ? cases : suite, anchors);
     return 0;
+  }
+  if (o.plan) {
+    int sms = int(o.sms);
+    if (sms == 0) {
+      sms = 132;  // an H100 SXM
+      if (gpu_problem().empty()) cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0);
+      cudaGetLastError();
+    }
+    return print_plans(cases, sms);
   }
 
   RunMeta meta;
