@@ -1,7 +1,7 @@
 // Sparse FP8 decode: one CTA per (worker, query token, group of 64 heads).
 // A producer warpgroup gathers the selected tokens of each 64-index block,
-// dequantizes them into a bf16 stage; two consumer warpgroups compute in
-// lockstep as in dense decode. See README.md.
+// dequantizes them into a bf16 stage; a score and a value consumer warpgroup
+// compute (consumer.cuh). See README.md.
 #pragma once
 
 #include <cstdint>
