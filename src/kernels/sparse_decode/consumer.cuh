@@ -163,11 +163,8 @@ __device__ __forceinline__ void consume_scores(const CUtensorMap* q_map, const P
   PieceCursor q_pieces(range);  // the pieces with blocks, in order: whose q comes next
   auto load_next_q = [&]() {
     Piece next;
-    while (q_pieces.next(p, split_begin, next)) {
-      if (next.to > next.from) {
-        if (tid_wg == 0) load_q_tiles<Cfg>(q_map, smem, Cfg::kTileBytes, head0, s, next.req, q_box_heads);
-        return;
-      }
+    if (q_pieces.next_with_blocks(p, split_begin, next) && tid_wg == 0) {
+      load_q_tiles<Cfg>(q_map, smem, Cfg::kTileBytes, head0, s, next.req, q_box_heads);
     }
   };
   load_next_q();

@@ -78,6 +78,14 @@ struct PieceCursor {
     ++req;
     return true;
   }
+
+  // The next piece that has blocks (pieces without blocks are skipped).
+  __device__ bool next_with_blocks(const Params& p, const int32_t* split_begin, Piece& piece) {
+    while (next(p, split_begin, piece)) {
+      if (piece.to > piece.from) return true;
+    }
+    return false;
+  }
 };
 
 // Walks the blocks of a worker's range (pieces without blocks skipped): the
@@ -94,14 +102,10 @@ struct BlockCursor {
     valid = next_piece(p, split_begin);
   }
   __device__ bool next_piece(const Params& p, const int32_t* split_begin) {
-    while (pieces.next(p, split_begin, piece)) {
-      if (piece.to > piece.from) {
-        block = piece.from;
-        blocks = request_blocks(p, piece.req);
-        return true;
-      }
-    }
-    return false;
+    if (!pieces.next_with_blocks(p, split_begin, piece)) return false;
+    block = piece.from;
+    blocks = request_blocks(p, piece.req);
+    return true;
   }
   __device__ void advance(const Params& p, const int32_t* split_begin) {
     if (++block >= piece.to) valid = next_piece(p, split_begin);

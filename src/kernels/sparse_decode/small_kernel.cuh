@@ -166,11 +166,8 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
   PieceCursor q_pieces(range);  // the pieces with blocks, in order: whose q comes next
   auto load_next_q = [&]() {
     Piece next;
-    while (q_pieces.next(p, split_begin, next)) {
-      if (next.to > next.from) {
-        if (tid == 0) load_q_tiles<Cfg>(&q_map, smem, Cfg::kQTileBytes, 0, s, next.req, q_box_heads);
-        return;
-      }
+    if (q_pieces.next_with_blocks(p, split_begin, next) && tid == 0) {
+      load_q_tiles<Cfg>(&q_map, smem, Cfg::kQTileBytes, 0, s, next.req, q_box_heads);
     }
   };
   load_next_q();
