@@ -20,13 +20,13 @@ struct Config {
   static constexpr int kThreads = 384;          // a producer and two consumer warpgroups
   static constexpr int kConsumerThreads = 256;
   // setmaxnreg: the producer gives its registers to the consumers, which hold
-  // a 64 x 256 fp32 half of O (128 registers) each; 128 * 40 + 256 * 232 =
-  // 64512 of the SM's 65536.
+  // a 64 x 256 fp32 half of O (128 registers) each, the score warpgroup also
+  // the 64 x 64 fp32 scores; 128 * (40 + 240 + 224) = 64512 of the SM's 65536.
   static constexpr int kProducerRegisters = 40;
-  static constexpr int kConsumerRegisters = 232;
+  static constexpr int kScoreRegisters = 240;
+  static constexpr int kValueRegisters = 224;
   static constexpr int kBlockM = 64;     // query rows per CTA (one wgmma M)
   static constexpr int kBlockN = 64;     // keys per KV block (one page)
-  static constexpr int kHalfN = kBlockN / 2;  // keys whose logits one warpgroup computes
   static constexpr int kDimQK = 576;
   static constexpr int kDimV = 512;
   static constexpr int kHalfV = kDimV / 2;    // V dims one warpgroup accumulates
@@ -48,9 +48,9 @@ struct Config {
                                  Stride<Int<kBlockN>, _1, Int<kBlockN * kDimQK>>{})));
   using SmemLayoutP = decltype(tile_to_shape(SmemLayoutAtom{}, Shape<Int<kBlockM>, Int<kBlockN>>{}));
 
-  // S_half = Q K_half^T: 64 x 32 per warpgroup, K-major both.
+  // S = Q K^T: 64 x 64 by the score warpgroup, K-major both.
   using TiledMmaQK = decltype(make_tiled_mma(
-      GMMA::ss_op_selector<Element, Element, float, Shape<Int<kBlockM>, Int<kHalfN>, Int<kDimQK>>>()));
+      GMMA::ss_op_selector<Element, Element, float, Shape<Int<kBlockM>, Int<kBlockN>, Int<kDimQK>>>()));
   // O_half += P V_half: 64 x 256 per warpgroup, P K-major, V MN-major.
   using TiledMmaPV = decltype(make_tiled_mma(
       GMMA::ss_op_selector<Element, Element, float, Shape<Int<kBlockM>, Int<kHalfV>, Int<kBlockN>>,
@@ -60,13 +60,9 @@ struct Config {
     alignas(1024) Element q[cosize_v<SmemLayoutQ>];
     alignas(1024) Element k[cosize_v<SmemLayoutK>];
     alignas(1024) Element p[cosize_v<SmemLayoutP>];
-    // Row max and row sum exchange between the two warpgroups, double
-    // buffered by iteration parity so a warpgroup one step ahead never
-    // overwrites what the other has not read yet.
-    float row_max[2][2][kBlockM];
-    float row_sum[2][2][kBlockM];
+    float p_rescale[kBlockM];   // per row: the factor O is rescaled by before P V of the block in p
+    float row_inv[2][kBlockM];  // [piece parity][row]: 1 / the output row's L
     alignas(8) uint64_t q_full;
-    alignas(8) uint64_t q_empty;
     alignas(8) uint64_t k_full[kStages];
     alignas(8) uint64_t k_empty[kStages];
   };
