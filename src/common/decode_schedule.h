@@ -117,11 +117,18 @@ FLASHMLA_HOST_DEVICE inline int32_t work_blocks(int32_t length) {
 // i's work in blocks.
 //
 // Greedy walk: worker w gets a budget of ceil((remaining cost + the overhead
-// of the cuts still to come) / workers left);
-// it takes whole requests while they fit and cuts the next one when at least
-// kMinSplitBlocks of budget are left after the piece's overhead; the last
-// worker takes everything left. Recomputing the budget per worker spreads
-// what earlier workers could not use instead of piling it on the last one.
+// of the cuts still to come) / workers left), but never less than the first
+// worker's (the batch's mean with those overheads); it takes whole requests
+// while they fit and cuts the next one when at least kMinSplitBlocks of
+// budget are left after the piece's overhead; the last worker takes
+// everything left. Recomputing the budget per worker spreads what earlier
+// workers could not use instead of piling it on the last one. The floor
+// stops a cascade: with about as many equal requests as workers, a worker
+// that takes whole requests leaves the rest to more workers than it needs,
+// the recomputed budgets fall a little below one request, and every later
+// request was cut (S01, 64 requests of 32 blocks on 33 workers: 10 cut;
+// S02-S03, S05-S06: 20). With the floor none is, at the same makespan; the
+// dense suite's makespans do not change (`flashmla-bench --plan`).
 // A zero-block request costs nothing but is still owned by one worker, which
 // writes its empty result (out = 0, lse = -inf).
 //
@@ -129,9 +136,10 @@ FLASHMLA_HOST_DEVICE inline int32_t work_blocks(int32_t length) {
 // cost is 42 + 3 * 5 = 57. Worker 0's budget is ceil((57 + 3 * 5) / 4) = 18:
 // request 0 whole (cost 15); request 1 (cost 7) does not fit in the 3 left.
 // Worker 1: ceil((42 + 2 * 5) / 3) = 18: request 1 (7), the empty request 2
-// (0), then 11 - 5 = 6 blocks of request 3. Worker 2: ceil((29 + 5) / 2) = 17:
-// 12 more blocks; worker 3 takes the last 12 (costs 15, 18, 17, 17). Request 3 is cut in three
-// pieces, so split_begin = {0, 1, 2, 3, 6}.
+// (0), then 11 - 5 = 6 blocks of request 3. Worker 2: ceil((29 + 5) / 2) =
+// 17, raised to the floor 18: 13 more blocks; worker 3 takes the last 11
+// (costs 15, 18, 18, 16). Request 3 is cut in three pieces, so split_begin =
+// {0, 1, 2, 3, 6}.
 constexpr int32_t kMinSplitBlocks = 2;
 
 template <typename BlocksFn>
@@ -143,6 +151,8 @@ FLASHMLA_HOST_DEVICE void partition_decode_work(int32_t b, int32_t num_workers, 
     remaining_cost += n > 0 ? n + kFixedOverheadBlocks : 0;
   }
   for (int32_t i = 0; i <= b; ++i) out.split_begin[i] = 0;
+  const int64_t floor_budget = (remaining_cost + kFixedOverheadBlocks * (int64_t(num_workers) - 1) + num_workers - 1) /
+                               (num_workers > 0 ? num_workers : 1);
 
   // Pass 1: assign ranges; count the pieces of request i in split_begin[i + 1]
   // and keep each worker's piece index within its first request.
@@ -162,6 +172,7 @@ FLASHMLA_HOST_DEVICE void partition_decode_work(int32_t b, int32_t num_workers, 
     const int64_t workers_left = num_workers - w;
     int64_t budget =
         (remaining_cost + kFixedOverheadBlocks * (workers_left - 1) + workers_left - 1) / workers_left;
+    if (budget < floor_budget) budget = floor_budget;
     while (req < b) {
       const int32_t rest = blocks(req) - block;
       const int64_t cost = rest > 0 ? rest + kFixedOverheadBlocks : 0;
