@@ -21,13 +21,13 @@ struct Config {
   static constexpr int kProducerThreads = 128;
   static constexpr int kConsumerThreads = 256;
   // setmaxnreg: the producer keeps a few row pointers; the consumers hold a
-  // 64 x 256 fp32 half of O (128 registers) plus S. 128 * 40 + 256 * 232 =
-  // 64512 of the SM's 65536.
+  // 64 x 256 fp32 half of O (128 registers), the score warpgroup also the
+  // 64 x 64 fp32 S. 128 * (40 + 240 + 224) = 64512 of the SM's 65536.
   static constexpr int kProducerRegisters = 40;
-  static constexpr int kConsumerRegisters = 232;
+  static constexpr int kScoreRegisters = 240;
+  static constexpr int kValueRegisters = 224;
   static constexpr int kBlockM = 64;          // query heads per CTA (one wgmma M)
   static constexpr int kBlockN = 64;          // selected keys per block
-  static constexpr int kHalfN = kBlockN / 2;  // keys whose logits one warpgroup computes
   static constexpr int kDimQK = kDimQK_;
   static constexpr int kDimV = 512;
   static constexpr int kHalfV = kDimV / 2;  // V dims one warpgroup accumulates
@@ -37,7 +37,7 @@ struct Config {
   static constexpr int kStageBytes = kNumKTiles * kTileBytes;
   static constexpr int kStages = 2;  // KV blocks in shared memory
   // With d_qk 576 the RoPE tile (columns 512..575) of a stage is dead once
-  // both warpgroups' Q K^T of the stage is done: P of that block lives there
+  // the score warpgroup's Q K^T of the stage is done: P of that block lives there
   // (a 64 x 64 bf16 tile, exactly a K tile). With d_qk 512 every column is V,
   // so P gets its own buffer per stage.
   static constexpr bool kPInRopeTile = kNumKTiles > kDimV / kTileCols;
@@ -54,9 +54,9 @@ struct Config {
                                  Stride<Int<kBlockN>, _1, Int<kBlockN * kDimQK>>{})));
   using SmemLayoutP = decltype(tile_to_shape(SmemLayoutAtom{}, Shape<Int<kBlockM>, Int<kBlockN>>{}));
 
-  // S_half = Q K_half^T: 64 x 32 per warpgroup, K-major both.
+  // S = Q K^T: 64 x 64 by the score warpgroup, K-major both.
   using TiledMmaQK = decltype(make_tiled_mma(
-      GMMA::ss_op_selector<Element, Element, float, Shape<Int<kBlockM>, Int<kHalfN>, Int<kDimQK>>>()));
+      GMMA::ss_op_selector<Element, Element, float, Shape<Int<kBlockM>, Int<kBlockN>, Int<kDimQK>>>()));
   // O_half += P V_half: 64 x 256 per warpgroup, P K-major, V MN-major.
   using TiledMmaPV = decltype(make_tiled_mma(
       GMMA::ss_op_selector<Element, Element, float, Shape<Int<kBlockM>, Int<kHalfV>, Int<kBlockN>>,
@@ -67,15 +67,14 @@ struct Config {
     alignas(1024) Element q[cosize_v<SmemLayoutQ>];
     alignas(1024) Element k[cosize_v<SmemLayoutK>];
     alignas(1024) Element p[kPElements];
-    // Row max exchange between the two warpgroups, double buffered by block
-    // parity; row sums once at the end.
-    float row_max[2][2][kBlockM];
-    float row_sum[2][kBlockM];
+    float p_rescale[kStages][kBlockM];  // per stage and row: the factor O is rescaled by before its P V
+    float row_inv[kBlockM];             // per row: 1 / the output row's denominator
     // Whether key r of a stage is a valid selection (written by the producer).
     uint8_t key_valid[kStages][kBlockN];
     alignas(8) uint64_t q_full;
     alignas(8) uint64_t k_full[kStages];
     alignas(8) uint64_t k_empty[kStages];
+    alignas(8) uint64_t p_full[kStages];  // P and the factors of the stage's block are written
   };
 
   static constexpr int kSmemBytes = int(sizeof(SharedStorage));

@@ -1,8 +1,8 @@
 // Sparse MLA prefill: one CTA per (query token, group of 64 heads). A
-// producer warpgroup gathers the token's selected KV rows with cp.async, two
-// consumer warpgroups compute Q K^T, the online softmax and P V of one block
-// in lockstep while the next block is gathered into the other stage. See
-// README.md.
+// producer warpgroup gathers the token's selected KV rows with cp.async; a
+// score warpgroup computes Q K^T over all 64 keys of a block, the online
+// softmax and P, and a value warpgroup accumulates the other half of P V,
+// while the next block is gathered into the other stage. See README.md.
 #pragma once
 
 #include <cstdint>
@@ -30,11 +30,9 @@ using namespace cute;
 
 // Named barrier ids (0 is __syncthreads).
 enum : uint32_t {
-  kBarRowMax = 1,   // both warpgroups: both row maxima of a block are published
-  kBarPReady = 2,   // both warpgroups: P of the block is in shared memory
-  kBarRowSum = 3,   // both warpgroups: both row sums are published
-  kBarQZero = 4,    // both warpgroups: the q rows past h_q are zeroed
-  kBarOStaged = 5,  // one per warpgroup (5, 6): its half of O is staged in shared memory
+  kBarRowInv = 1,   // both consumer warpgroups: the output rows' 1 / denominator are published
+  kBarQZero = 4,    // the score warpgroup: the q rows past h_q are zeroed
+  kBarOStaged = 5,  // one per consumer warpgroup (5, 6): its half of O is staged in shared memory
 };
 
 // Selected positions of token `token` that may hold a key: topk_length
@@ -99,14 +97,260 @@ __device__ __forceinline__ void produce(const Params& p, typename Cfg::SharedSto
   }
 }
 
+// P of the block in stage `stage` (see Config::kPInRopeTile).
 template <typename Cfg>
-__global__ void __launch_bounds__(Cfg::kThreads, 1)
-    sparse_prefill_kernel(const __grid_constant__ CUtensorMap q_map, const Params p) {
+__device__ __forceinline__ char* p_tile(typename Cfg::SharedStorage& smem, int stage) {
+  if constexpr (Cfg::kPInRopeTile) {
+    return reinterpret_cast<char*>(smem.k) + stage * Cfg::kStageBytes + (Cfg::kDimV / 64) * Cfg::kTileBytes;
+  } else {
+    return reinterpret_cast<char*>(smem.p) + stage * Cfg::kBlockN * Cfg::kBlockN * 2;
+  }
+}
+
+// O_half += P V_half of the block in `stage`, waited for: warpgroup `half`'s 256 V dims.
+template <typename Cfg, typename Accumulator>
+__device__ __forceinline__ void accumulate_pv(typename Cfg::SharedStorage& smem, int stage, int half, int tid_wg,
+                                              Accumulator& tOrO) {
+  using Element = typename Cfg::Element;
+  Tensor sVt = make_tensor(make_smem_ptr(smem.k), typename Cfg::SmemLayoutVt{});
+  Tensor sP = make_tensor(make_smem_ptr(reinterpret_cast<Element*>(p_tile<Cfg>(smem, stage))),
+                          typename Cfg::SmemLayoutP{});
+  typename Cfg::TiledMmaPV mma_pv;
+  auto thr_pv = mma_pv.get_thread_slice(tid_wg);
+  Tensor tOrP = thr_pv.partition_fragment_A(sP);
+  Tensor sVtw = local_tile(sVt(_, _, stage), Shape<Int<Cfg::kHalfV>, Int<Cfg::kBlockN>>{}, make_coord(half, _0{}));
+  Tensor tOrV = thr_pv.partition_fragment_B(sVtw);
+  device::gemm_ss(mma_pv, tOrP, tOrV, tOrO, /*zero_init=*/false);
+  warpgroup_wait<0>();
+  warpgroup_fence_operand(tOrO);
+}
+
+template <typename Cfg>
+__device__ __forceinline__ auto make_output_accumulator() {
+  typename Cfg::TiledMmaPV mma_pv;
+  return partition_fragment_C(mma_pv, Shape<Int<Cfg::kBlockM>, Int<Cfg::kHalfV>>{});  // 128 fp32
+}
+
+// A consumer warpgroup's half of O (bf16, times inv per row) staged in q's
+// buffer as 64-column swizzled tiles, then stored 16 bytes per thread, a
+// warp covering 512 contiguous bytes of a head's row. The caller has made
+// sure no Q K^T reads q any more.
+template <typename Cfg, typename Accumulator>
+__device__ __forceinline__ void store_output_half(const Params& p, typename Cfg::SharedStorage& smem, int32_t token,
+                                                 int32_t head0, int half, const float (&inv)[2],
+                                                 const Accumulator& tOrO) {
+  using Element = typename Cfg::Element;
+  const int tid_wg = threadIdx.x % 128;
+  char* o_stage = reinterpret_cast<char*>(smem.q);
+  CUTE_UNROLL
+  for (int i = 0; i < 128; i += 2) {
+    const device::FragmentCoord c = device::wgmma_accumulator_coord(tid_wg, i);
+    const int h = (i / 2) % 2;
+    const int col = half * Cfg::kHalfV + c.col;
+    Element pair[2] = {static_cast<Element>(tOrO(i) * inv[h]), static_cast<Element>(tOrO(i + 1) * inv[h])};
+    const uint32_t offset =
+        (col / 64) * Cfg::kTileBytes + device::swizzle_128b(uint32_t(c.row * 128 + (col % 64) * 2));
+    *reinterpret_cast<uint32_t*>(o_stage + offset) = *reinterpret_cast<uint32_t*>(pair);
+  }
+  device::named_barrier_sync(kBarOStaged + half, 128);
+  const int chunk = tid_wg % 32;  // 16-byte chunk of this warpgroup's 512-byte half row
+  const int col_chunk = half * 32 + chunk;
+  const int heads_here = p.h_q - head0 < Cfg::kBlockM ? p.h_q - head0 : Cfg::kBlockM;
+  Element* out_token = static_cast<Element*>(p.out) + int64_t(token) * p.stride_out_s + col_chunk * 8;
+  for (int row = tid_wg / 32; row < heads_here; row += 4) {
+    const uint32_t offset =
+        (col_chunk / 8) * Cfg::kTileBytes + device::swizzle_128b(uint32_t(row * 128 + (col_chunk % 8) * 16));
+    const uint4 v = *reinterpret_cast<const uint4*>(o_stage + offset);
+    *reinterpret_cast<uint4*>(out_token + int64_t(head0 + row) * p.stride_out_h) = v;
+  }
+}
+
+// The score warpgroup (threads 128..255): S = Q K^T over all 64 keys of a
+// block (whole rows per quad: no exchange of maxima or sums with the other
+// warpgroup), the online softmax, P into the stage's P tile and the rescale
+// factors per stage, published on p_full[stage]; then O's V dims [0, 256).
+// P and the factors live per stage, so the stage's k_empty protects them and
+// this warpgroup may run a block ahead of the value warpgroup.
+template <typename Cfg>
+__device__ __forceinline__ void consume_scores(const Params& p, typename Cfg::SharedStorage& smem, int32_t token,
+                                               int32_t head0, int32_t num_blocks) {
   using Element = typename Cfg::Element;
   constexpr int kBlockM = Cfg::kBlockM;
   constexpr int kBlockN = Cfg::kBlockN;
-  constexpr int kHalfN = Cfg::kHalfN;
-  constexpr int kHalfV = Cfg::kHalfV;
+  constexpr int kNumKTiles = Cfg::kNumKTiles;
+  constexpr int kTileBytes = Cfg::kTileBytes;
+  const int tid_wg = threadIdx.x % 128;
+  const int lane = threadIdx.x % 32;
+
+  Tensor sQ = make_tensor(make_smem_ptr(smem.q), typename Cfg::SmemLayoutQ{});
+  Tensor sK = make_tensor(make_smem_ptr(smem.k), typename Cfg::SmemLayoutK{});
+  typename Cfg::TiledMmaQK mma_qk;
+  auto thr_qk = mma_qk.get_thread_slice(tid_wg);
+  Tensor tSrQ = thr_qk.partition_fragment_A(sQ);
+  Tensor tSrS = partition_fragment_C(mma_qk, Shape<Int<kBlockM>, Int<kBlockN>>{});  // 32 fp32
+  static_assert(decltype(size(tSrS))::value == 32, "fragment size");
+  auto tOrO = make_output_accumulator<Cfg>();
+
+  // The two tile rows (heads head0 + row) this thread holds in every accumulator.
+  int row_in_tile[2];
+  CUTE_UNROLL
+  for (int h = 0; h < 2; ++h) row_in_tile[h] = device::wgmma_accumulator_coord(tid_wg, 2 * h).row;
+
+  float row_max[2] = {-INFINITY, -INFINITY};  // base 2
+  float row_sum[2] = {0.f, 0.f};              // this thread's columns only
+  clear(tOrO);
+
+  if (num_blocks > 0) {
+    // Fewer than 64 heads: q brings h_q rows, the rest of the tile must be
+    // finite (zeros) so the padding rows stay harmless; they are never stored.
+    if (p.q_box_rows < kBlockM) {
+      const int pad_rows = kBlockM - p.q_box_rows;
+      for (int idx = tid_wg; idx < pad_rows * 8 * kNumKTiles; idx += 128) {
+        const int tile = idx / (pad_rows * 8);
+        const int row = p.q_box_rows + (idx / 8) % pad_rows;
+        *reinterpret_cast<uint4*>(reinterpret_cast<char*>(smem.q) + tile * kTileBytes + row * 128 + (idx % 8) * 16) =
+            make_uint4(0, 0, 0, 0);
+      }
+      device::fence_proxy_async_shared_cta();
+      device::named_barrier_sync(kBarQZero, 128);
+    }
+    device::mbarrier_wait_parity(&smem.q_full, 0);
+  }
+
+  for (int32_t n = 0; n < num_blocks; ++n) {
+    const int stage = n % Cfg::kStages;
+    device::mbarrier_wait_parity(&smem.k_full[stage], (n / Cfg::kStages) & 1);
+    device::fence_proxy_async_shared_cta();  // cp.async wrote the stage through the generic proxy
+    Tensor tSrK = thr_qk.partition_fragment_B(sK(_, _, stage));
+    device::gemm_ss(mma_qk, tSrQ, tSrK, tSrS, /*zero_init=*/true);
+    warpgroup_wait<0>();
+    warpgroup_fence_operand(tSrS);
+
+    // Mask by selection (a masked logit is -inf, whatever the dot product).
+    float block_max[2] = {-INFINITY, -INFINITY};
+    CUTE_UNROLL
+    for (int i = 0; i < 32; ++i) {
+      const int h = (i / 2) % 2;
+      const int key = device::wgmma_accumulator_coord(tid_wg, i).col;
+      const float s = smem.key_valid[stage][key] ? tSrS(i) * p.scale_log2 : -INFINITY;
+      tSrS(i) = s;
+      block_max[h] = fmaxf(block_max[h], s);
+    }
+    float rescale[2];
+    float max_used[2];
+    CUTE_UNROLL
+    for (int h = 0; h < 2; ++h) {
+      block_max[h] = fmaxf(block_max[h], __shfl_xor_sync(0xffffffffu, block_max[h], 1));
+      block_max[h] = fmaxf(block_max[h], __shfl_xor_sync(0xffffffffu, block_max[h], 2));
+      const float new_max = fmaxf(row_max[h], block_max[h]);
+      // A row with no valid key yet keeps max -inf: exponentiate against 0
+      // instead, so exp2(-inf - -inf) never makes a NaN.
+      max_used[h] = new_max == -INFINITY ? 0.f : new_max;
+      rescale[h] = exp2f(row_max[h] - max_used[h]);
+      row_max[h] = new_max;
+      row_sum[h] *= rescale[h];
+    }
+    CUTE_UNROLL
+    for (int i = 0; i < 32; ++i) {
+      const int h = (i / 2) % 2;
+      const float prob = exp2f(tSrS(i) - max_used[h]);
+      tSrS(i) = prob;
+      row_sum[h] += prob;
+    }
+    // P (rounded to bf16, as the spec says): registers i, i + 1 are adjacent
+    // keys, one 4-byte store into the 128-byte swizzled tile. With d_qk 576
+    // the tile is the stage's RoPE tile, dead once this Q K^T is done.
+    char* p_dst = p_tile<Cfg>(smem, stage);
+    CUTE_UNROLL
+    for (int i = 0; i < 32; i += 2) {
+      const device::FragmentCoord c = device::wgmma_accumulator_coord(tid_wg, i);
+      Element pair[2] = {static_cast<Element>(tSrS(i)), static_cast<Element>(tSrS(i + 1))};
+      const uint32_t offset = device::swizzle_128b(uint32_t(c.row * 128 + c.col * 2));
+      *reinterpret_cast<uint32_t*>(p_dst + offset) = *reinterpret_cast<uint32_t*>(pair);
+    }
+    if (lane % 4 == 0) {
+      smem.p_rescale[stage][row_in_tile[0]] = rescale[0];
+      smem.p_rescale[stage][row_in_tile[1]] = rescale[1];
+    }
+    device::fence_proxy_async_shared_cta();  // P is read by wgmma
+    device::mbarrier_arrive(&smem.p_full[stage]);
+
+    // Once a row's max settles (most blocks), its rescale is exactly 1:
+    // skip the 128 multiplies when the whole warp can (block 0: O is 0).
+    if (n > 0 && __any_sync(0xffffffffu, rescale[0] != 1.f || rescale[1] != 1.f)) {
+      CUTE_UNROLL
+      for (int i = 0; i < 128; ++i) tOrO(i) *= rescale[(i / 2) % 2];
+    }
+    accumulate_pv<Cfg>(smem, stage, /*half=*/0, tid_wg, tOrO);
+    if (tid_wg == 0) device::mbarrier_arrive(&smem.k_empty[stage]);
+  }
+
+  // Epilogue (spec section 2): out = O / (L + exp(sink - M)); lse = M + ln L
+  // without the sink; an empty row (L = 0: no valid key) gives out 0,
+  // max_logits -inf and lse -inf. Max in base 2, hence the ln 2.
+  constexpr float kLn2 = 0.6931471805599453f;
+  constexpr float kLog2e = 1.4426950408889634f;
+  float inv[2];
+  CUTE_UNROLL
+  for (int h = 0; h < 2; ++h) {
+    float total = row_sum[h];
+    total += __shfl_xor_sync(0xffffffffu, total, 1);
+    total += __shfl_xor_sync(0xffffffffu, total, 2);
+    const int head = head0 + row_in_tile[h];
+    const bool is_head = head < p.h_q;
+    // Only L == 0 is empty: a NaN L (a NaN key among the selected) stays NaN.
+    const bool empty = total == 0.f;
+    float denominator = total;
+    if (p.attn_sink != nullptr && is_head && !empty) {
+      denominator += exp2f(p.attn_sink[head] * kLog2e - row_max[h]);
+    }
+    inv[h] = empty ? 0.f : 1.f / denominator;
+    if (lane % 4 == 0) smem.row_inv[row_in_tile[h]] = inv[h];
+    if (is_head && lane % 4 == 0) {
+      p.max_logits[int64_t(token) * p.stride_max_logits_s + head] = row_max[h] * kLn2;
+      p.lse[int64_t(token) * p.stride_lse_s + head] = empty ? -INFINITY : (row_max[h] + log2f(total)) * kLn2;
+    }
+  }
+  // Every Q K^T is done (this warpgroup's were the only ones): O may be staged over q.
+  device::named_barrier_sync(kBarRowInv, Cfg::kConsumerThreads);
+  store_output_half<Cfg>(p, smem, token, head0, /*half=*/0, inv, tOrO);
+}
+
+// The value warpgroup (threads 256..383): O's V dims [256, 512), rescaled
+// and accumulated once the score warpgroup has published a block's P.
+template <typename Cfg>
+__device__ __forceinline__ void consume_values(const Params& p, typename Cfg::SharedStorage& smem, int32_t token,
+                                               int32_t head0, int32_t num_blocks) {
+  const int tid_wg = threadIdx.x % 128;
+  int row_in_tile[2];
+  CUTE_UNROLL
+  for (int h = 0; h < 2; ++h) row_in_tile[h] = device::wgmma_accumulator_coord(tid_wg, 2 * h).row;
+  auto tOrO = make_output_accumulator<Cfg>();
+  clear(tOrO);
+
+  for (int32_t n = 0; n < num_blocks; ++n) {
+    const int stage = n % Cfg::kStages;
+    device::mbarrier_wait_parity(&smem.k_full[stage], (n / Cfg::kStages) & 1);
+    device::mbarrier_wait_parity(&smem.p_full[stage], (n / Cfg::kStages) & 1);
+    device::fence_proxy_async_shared_cta();  // cp.async wrote V through the generic proxy
+    const float rescale[2] = {smem.p_rescale[stage][row_in_tile[0]], smem.p_rescale[stage][row_in_tile[1]]};
+    if (n > 0 && __any_sync(0xffffffffu, rescale[0] != 1.f || rescale[1] != 1.f)) {
+      CUTE_UNROLL
+      for (int i = 0; i < 128; ++i) tOrO(i) *= rescale[(i / 2) % 2];
+    }
+    accumulate_pv<Cfg>(smem, stage, /*half=*/1, tid_wg, tOrO);
+    if (tid_wg == 0) device::mbarrier_arrive(&smem.k_empty[stage]);
+  }
+  device::named_barrier_sync(kBarRowInv, Cfg::kConsumerThreads);
+  const float inv[2] = {smem.row_inv[row_in_tile[0]], smem.row_inv[row_in_tile[1]]};
+  store_output_half<Cfg>(p, smem, token, head0, /*half=*/1, inv, tOrO);
+}
+
+template <typename Cfg>
+__global__ void __launch_bounds__(Cfg::kThreads, 1)
+    sparse_prefill_kernel(const __grid_constant__ CUtensorMap q_map, const Params p) {
+  constexpr int kBlockM = Cfg::kBlockM;
+  constexpr int kBlockN = Cfg::kBlockN;
   constexpr int kNumKTiles = Cfg::kNumKTiles;
   constexpr int kTileBytes = Cfg::kTileBytes;
   using SharedStorage = typename Cfg::SharedStorage;
@@ -114,7 +358,7 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
   extern __shared__ __align__(1024) char smem_raw[];
   SharedStorage& smem = *reinterpret_cast<SharedStorage*>(smem_raw);
 
-  const int warp_group = threadIdx.x / 128;  // 0: producer, 1 and 2: consumers
+  const int warp_group = threadIdx.x / 128;  // 0: producer, 1: scores, 2: values
   // A 1-D grid: s_q * head_groups CTAs, beyond the 65535 of grid y/z.
   const int32_t token = int32_t(blockIdx.x / unsigned(p.head_groups));
   const int32_t head0 = int32_t(blockIdx.x % unsigned(p.head_groups)) * kBlockM;
@@ -126,6 +370,7 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
       // Per producer thread: one cp.async completion arrival, one for its flags.
       device::mbarrier_init(&smem.k_full[s], 2 * Cfg::kProducerThreads);
       device::mbarrier_init(&smem.k_empty[s], 2);  // one arrival per consumer warpgroup
+      device::mbarrier_init(&smem.p_full[s], 128);  // every score thread, after its P stores
     }
     device::fence_barrier_init();
   }
@@ -149,220 +394,12 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
     device::grid_dependency_launch_dependents();
     return;
   }
-  device::set_warpgroup_registers<device::launch_registers(Cfg::kThreads), Cfg::kConsumerRegisters>();
-
-  const int tid = threadIdx.x - 128;  // 0..255 over the consumers
-  const int wg = tid / 128;           // which half of the keys (QK) and of V's dims (PV)
-  const int tid_wg = tid % 128;
-  const int lane = tid % 32;
-
-  Tensor sQ = make_tensor(make_smem_ptr(smem.q), typename Cfg::SmemLayoutQ{});    // (64, d_qk)
-  Tensor sK = make_tensor(make_smem_ptr(smem.k), typename Cfg::SmemLayoutK{});    // (64, d_qk, stages)
-  Tensor sVt = make_tensor(make_smem_ptr(smem.k), typename Cfg::SmemLayoutVt{});  // (512, 64, stages)
-
-  typename Cfg::TiledMmaQK mma_qk;
-  typename Cfg::TiledMmaPV mma_pv;
-  auto thr_qk = mma_qk.get_thread_slice(tid_wg);
-  auto thr_pv = mma_pv.get_thread_slice(tid_wg);
-  Tensor tSrQ = thr_qk.partition_fragment_A(sQ);
-  Tensor tSrS = partition_fragment_C(mma_qk, Shape<Int<kBlockM>, Int<kHalfN>>{});  // 16 fp32
-  Tensor tOrO = partition_fragment_C(mma_pv, Shape<Int<kBlockM>, Int<kHalfV>>{});  // 128 fp32
-  static_assert(decltype(size(tSrS))::value == 16 && decltype(size(tOrO))::value == 128, "fragment sizes");
-
-  // P of the block in stage s (see Config::kPInRopeTile).
-  auto p_tile = [&](int stage) -> char* {
-    if constexpr (Cfg::kPInRopeTile) {
-      return reinterpret_cast<char*>(smem.k) + stage * Cfg::kStageBytes + (Cfg::kDimV / 64) * kTileBytes;
-    } else {
-      return reinterpret_cast<char*>(smem.p) + stage * kBlockN * kBlockN * 2;
-    }
-  };
-
-  // The two tile rows (heads head0 + row) this thread holds in every
-  // accumulator (registers with (i / 2) % 2 == h hold row_in_tile[h]).
-  int row_in_tile[2];
-  CUTE_UNROLL
-  for (int h = 0; h < 2; ++h) row_in_tile[h] = device::wgmma_accumulator_coord(tid_wg, 2 * h).row;
-
-  float row_max[2] = {-INFINITY, -INFINITY};  // base 2, shared by both warpgroups
-  float row_sum[2] = {0.f, 0.f};              // this thread's columns only
-  clear(tOrO);
-
-  if (num_blocks > 0) {
-    // Fewer than 64 heads: q brings h_q rows, the rest of the tile must be
-    // finite (zeros) so the padding rows stay harmless; they are never stored.
-    if (p.q_box_rows < kBlockM) {
-      const int pad_rows = kBlockM - p.q_box_rows;
-      for (int idx = tid; idx < pad_rows * 8 * kNumKTiles; idx += Cfg::kConsumerThreads) {
-        const int tile = idx / (pad_rows * 8);
-        const int row = p.q_box_rows + (idx / 8) % pad_rows;
-        *reinterpret_cast<uint4*>(reinterpret_cast<char*>(smem.q) + tile * kTileBytes + row * 128 + (idx % 8) * 16) =
-            make_uint4(0, 0, 0, 0);
-      }
-      device::fence_proxy_async_shared_cta();
-      device::named_barrier_sync(kBarQZero, Cfg::kConsumerThreads);
-    }
-    device::mbarrier_wait_parity(&smem.q_full, 0);
-  }
-
-  // S = Q K_half^T for keys [32 wg, 32 wg + 32) of the block in `stage`.
-  auto issue_qk = [&](int32_t n, int stage) {
-    device::mbarrier_wait_parity(&smem.k_full[stage], (n / Cfg::kStages) & 1);
-    device::fence_proxy_async_shared_cta();  // cp.async wrote the stage through the generic proxy
-    Tensor sKw = local_tile(sK(_, _, stage), Shape<Int<kHalfN>, Int<Cfg::kDimQK>>{}, make_coord(wg, _0{}));
-    Tensor tSrK = thr_qk.partition_fragment_B(sKw);
-    device::gemm_ss(mma_qk, tSrQ, tSrK, tSrS, /*zero_init=*/true);
-  };
-  // O_half += P V_half of the block in `stage`.
-  auto issue_pv = [&](int stage) {
-    Tensor sP = make_tensor(make_smem_ptr(reinterpret_cast<Element*>(p_tile(stage))), typename Cfg::SmemLayoutP{});
-    Tensor tOrP = thr_pv.partition_fragment_A(sP);
-    Tensor sVtw = local_tile(sVt(_, _, stage), Shape<Int<kHalfV>, Int<kBlockN>>{}, make_coord(wg, _0{}));
-    Tensor tOrV = thr_pv.partition_fragment_B(sVtw);
-    device::gemm_ss(mma_pv, tOrP, tOrV, tOrO, /*zero_init=*/false);
-  };
-  // Mask, row max (exchanged between the warpgroups) and exp2 of block n's
-  // S, in place; returns through `rescale` the factor O must be scaled by.
-  auto softmax = [&](int32_t n, int stage, float (&rescale)[2]) {
-    // Mask by selection (a masked logit is -inf, whatever the dot product).
-    float block_max[2] = {-INFINITY, -INFINITY};
-    CUTE_UNROLL
-    for (int i = 0; i < 16; ++i) {
-      const int h = (i / 2) % 2;
-      const int key = wg * kHalfN + device::wgmma_accumulator_coord(tid_wg, i).col;
-      const float s = smem.key_valid[stage][key] ? tSrS(i) * p.scale_log2 : -INFINITY;
-      tSrS(i) = s;
-      block_max[h] = fmaxf(block_max[h], s);
-    }
-    CUTE_UNROLL
-    for (int h = 0; h < 2; ++h) {
-      block_max[h] = fmaxf(block_max[h], __shfl_xor_sync(0xffffffffu, block_max[h], 1));
-      block_max[h] = fmaxf(block_max[h], __shfl_xor_sync(0xffffffffu, block_max[h], 2));
-      if (lane % 4 == 0) smem.row_max[n & 1][wg][row_in_tile[h]] = block_max[h];
-    }
-    device::named_barrier_sync(kBarRowMax, Cfg::kConsumerThreads);
-    float max_used[2];
-    CUTE_UNROLL
-    for (int h = 0; h < 2; ++h) {
-      const float other = smem.row_max[n & 1][1 - wg][row_in_tile[h]];
-      const float new_max = fmaxf(row_max[h], fmaxf(block_max[h], other));
-      // A row with no valid key yet keeps max -inf: exponentiate against 0
-      // instead, so exp2(-inf - -inf) never makes a NaN.
-      max_used[h] = new_max == -INFINITY ? 0.f : new_max;
-      rescale[h] = exp2f(row_max[h] - max_used[h]);
-      row_max[h] = new_max;
-      row_sum[h] *= rescale[h];
-    }
-    CUTE_UNROLL
-    for (int i = 0; i < 16; ++i) {
-      const int h = (i / 2) % 2;
-      const float prob = exp2f(tSrS(i) - max_used[h]);
-      tSrS(i) = prob;
-      row_sum[h] += prob;
-    }
-  };
-  // P (rounded to bf16, as the spec says) for the other warpgroup too:
-  // registers i, i + 1 are adjacent keys, one 4-byte store into the 128-byte
-  // swizzled tile. With d_qk 576 the tile is the stage's RoPE tile, free once
-  // both Q K^T of the stage are done (kBarRowMax).
-  auto store_p = [&](int stage) {
-    char* p_dst = p_tile(stage);
-    CUTE_UNROLL
-    for (int i = 0; i < 16; i += 2) {
-      const device::FragmentCoord c = device::wgmma_accumulator_coord(tid_wg, i);
-      Element pair[2] = {static_cast<Element>(tSrS(i)), static_cast<Element>(tSrS(i + 1))};
-      const uint32_t offset = device::swizzle_128b(uint32_t(c.row * 128 + (wg * kHalfN + c.col) * 2));
-      *reinterpret_cast<uint32_t*>(p_dst + offset) = *reinterpret_cast<uint32_t*>(pair);
-    }
-    device::fence_proxy_async_shared_cta();  // the stores above are read by wgmma
-    device::named_barrier_sync(kBarPReady, Cfg::kConsumerThreads);
-  };
-
-  // Lockstep per block: Q K^T, softmax, P V, release. While the consumers
-  // compute on one stage, the producer gathers the next block into the
-  // other: a whole block of lookahead for the gather.
-  for (int32_t n = 0; n < num_blocks; ++n) {
-    const int stage = n % Cfg::kStages;
-    float rescale[2];
-    issue_qk(n, stage);
-    warpgroup_wait<0>();
-    warpgroup_fence_operand(tSrS);
-    softmax(n, stage, rescale);
-    // Once a row's max settles (most blocks), its rescale is exactly 1:
-    // skip the 128 multiplies when the whole warp can (block 0: O is 0).
-    if (n > 0 && __any_sync(0xffffffffu, rescale[0] != 1.f || rescale[1] != 1.f)) {
-      CUTE_UNROLL
-      for (int i = 0; i < 128; ++i) tOrO(i) *= rescale[(i / 2) % 2];
-    }
-    store_p(stage);
-    issue_pv(stage);
-    warpgroup_wait<0>();
-    warpgroup_fence_operand(tOrO);
-    if (tid_wg == 0) device::mbarrier_arrive(&smem.k_empty[stage]);
-  }
-
-  // Row sums: the quad's columns, then the other warpgroup's half.
-  float total[2];
-  CUTE_UNROLL
-  for (int h = 0; h < 2; ++h) {
-    float s = row_sum[h];
-    s += __shfl_xor_sync(0xffffffffu, s, 1);
-    s += __shfl_xor_sync(0xffffffffu, s, 2);
-    if (lane % 4 == 0) smem.row_sum[wg][row_in_tile[h]] = s;
-    total[h] = s;
-  }
-  device::named_barrier_sync(kBarRowSum, Cfg::kConsumerThreads);
-  CUTE_UNROLL
-  for (int h = 0; h < 2; ++h) total[h] += smem.row_sum[1 - wg][row_in_tile[h]];
-
-  // Epilogue (spec section 2): out = O / (L + exp(sink - M)); lse = M + ln L
-  // without the sink; an empty row (L = 0: no valid key) gives out 0,
-  // max_logits -inf and lse -inf. Max in base 2, hence the ln 2.
-  constexpr float kLn2 = 0.6931471805599453f;
-  constexpr float kLog2e = 1.4426950408889634f;
-  float inv[2];
-  CUTE_UNROLL
-  for (int h = 0; h < 2; ++h) {
-    const int head = head0 + row_in_tile[h];
-    const bool is_head = head < p.h_q;
-    // Only L == 0 is empty: a NaN L (a NaN key among the selected) stays NaN.
-    const bool empty = total[h] == 0.f;
-    float denominator = total[h];
-    if (p.attn_sink != nullptr && is_head && !empty) {
-      denominator += exp2f(p.attn_sink[head] * kLog2e - row_max[h]);
-    }
-    inv[h] = empty ? 0.f : 1.f / denominator;
-    if (is_head && wg == 0 && lane % 4 == 0) {
-      p.max_logits[int64_t(token) * p.stride_max_logits_s + head] = row_max[h] * kLn2;
-      p.lse[int64_t(token) * p.stride_lse_s + head] = empty ? -INFINITY : (row_max[h] + log2f(total[h])) * kLn2;
-    }
-  }
-
-  // O (bf16) staged in q's buffer as 64-column swizzled tiles, then stored
-  // 16 bytes per thread, a warp covering 512 contiguous bytes of a head's
-  // row. Every Q K^T finished before the last kBarPReady.
-  char* o_stage = reinterpret_cast<char*>(smem.q);
-  CUTE_UNROLL
-  for (int i = 0; i < 128; i += 2) {
-    const device::FragmentCoord c = device::wgmma_accumulator_coord(tid_wg, i);
-    const int h = (i / 2) % 2;
-    const int col = wg * kHalfV + c.col;
-    Element pair[2] = {static_cast<Element>(tOrO(i) * inv[h]), static_cast<Element>(tOrO(i + 1) * inv[h])};
-    const uint32_t offset = (col / 64) * kTileBytes + device::swizzle_128b(uint32_t(c.row * 128 + (col % 64) * 2));
-    *reinterpret_cast<uint32_t*>(o_stage + offset) = *reinterpret_cast<uint32_t*>(pair);
-  }
-  device::named_barrier_sync(kBarOStaged + wg, 128);
-  {
-    const int chunk = tid_wg % 32;  // 16-byte chunk of this warpgroup's 512-byte half row
-    const int col_chunk = wg * 32 + chunk;
-    const int heads_here = p.h_q - head0 < kBlockM ? p.h_q - head0 : kBlockM;
-    Element* out_token = static_cast<Element*>(p.out) + int64_t(token) * p.stride_out_s + col_chunk * 8;
-    for (int row = tid_wg / 32; row < heads_here; row += 4) {
-      const uint32_t offset =
-          (col_chunk / 8) * kTileBytes + device::swizzle_128b(uint32_t(row * 128 + (col_chunk % 8) * 16));
-      const uint4 v = *reinterpret_cast<const uint4*>(o_stage + offset);
-      *reinterpret_cast<uint4*>(out_token + int64_t(head0 + row) * p.stride_out_h) = v;
-    }
+  if (warp_group == 1) {
+    device::set_warpgroup_registers<device::launch_registers(Cfg::kThreads), Cfg::kScoreRegisters>();
+    consume_scores<Cfg>(p, smem, token, head0, num_blocks);
+  } else {
+    device::set_warpgroup_registers<device::launch_registers(Cfg::kThreads), Cfg::kValueRegisters>();
+    consume_values<Cfg>(p, smem, token, head0, num_blocks);
   }
   device::grid_dependency_launch_dependents();
 }
