@@ -109,6 +109,21 @@ __device__ __forceinline__ void tma_load_4d(void* smem_dst, uint64_t* bar, const
       : "memory");
 }
 
+// PTX ISA "Data Movement and Conversion Instructions: cp.async.bulk.tensor"
+// (.4d, .multicast::cluster): one load from L2 written to the same
+// shared-memory offset in every CTA of `cta_mask` (bit i = cluster rank i),
+// each completing the bytes on its own mbarrier at `bar`'s offset.
+__device__ __forceinline__ void tma_load_4d_multicast(void* smem_dst, uint64_t* bar, const CUtensorMap* map,
+                                                      int32_t c0, int32_t c1, int32_t c2, int32_t c3,
+                                                      uint16_t cta_mask) {
+  asm volatile(
+      "cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes.multicast::cluster"
+      " [%0], [%1, {%2, %3, %4, %5}], [%6], %7;" ::"r"(smem_address(smem_dst)),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(smem_address(bar)),
+      "h"(cta_mask)
+      : "memory");
+}
+
 // PTX ISA "Data Movement and Conversion Instructions: cp.async.bulk.tensor" (.5d).
 __device__ __forceinline__ void tma_load_5d(void* smem_dst, uint64_t* bar, const CUtensorMap* map,
                                             int32_t c0, int32_t c1, int32_t c2, int32_t c3, int32_t c4) {

@@ -13,6 +13,7 @@
 
 #include <cute/tensor.hpp>
 
+#include "device/cluster.cuh"
 #include "device/cute_gemm.cuh"
 #include "device/fence.cuh"
 #include "device/mbarrier.cuh"
@@ -46,6 +47,16 @@ __device__ __forceinline__ void load_q(const CUtensorMap* q_map, const Params& p
     device::tma_load_5d(reinterpret_cast<char*>(smem.q) + t * Cfg::kTileBytes, &smem.q_full, q_map, t * 64, head0,
                         kv_head, token0, req);
   }
+}
+
+// Releases a stage to the producers: this CTA's, and with kMulticast also the
+// peer's, whose multicast writes into this CTA's copy of the stage. Called by
+// one thread after its warpgroup's wgmma reads of the stage completed (or
+// when it skipped the block), so the remote arrive needs no ordering.
+template <bool kMulticast>
+__device__ __forceinline__ void release_stage(uint64_t* k_empty) {
+  device::mbarrier_arrive(k_empty);
+  if constexpr (kMulticast) device::mbarrier_arrive_cluster_relaxed(k_empty, device::cluster_cta_rank() ^ 1u);
 }
 
 // The query rows thread t of a consumer warpgroup holds in every accumulator
@@ -136,7 +147,7 @@ __device__ __forceinline__ void store_output_rows(const Params& p, const Piece& 
 
 // The score warpgroup (threads 128..255): it also loads q, the next piece's
 // right after a piece's last Q K^T, so the producer never waits for q.
-template <typename Cfg>
+template <typename Cfg, bool kMulticast>
 __device__ __forceinline__ void consume_scores(const CUtensorMap* q_map, const Params& p,
                                                typename Cfg::SharedStorage& smem, const WorkerRange& range,
                                                const int32_t* split_begin, int32_t head0, int32_t kv_head,
@@ -202,7 +213,7 @@ __device__ __forceinline__ void consume_scores(const CUtensorMap* q_map, const P
           device::named_barrier_sync(kBarScoreWarps, 128);
           load_next_q();
         }
-        if (tid_wg == 0) device::mbarrier_arrive(&smem.k_empty[stage]);
+        if (tid_wg == 0) release_stage<kMulticast>(&smem.k_empty[stage]);
         continue;
       }
       Tensor tSrK = thr_qk.partition_fragment_B(sK(_, _, stage));
@@ -285,7 +296,7 @@ __device__ __forceinline__ void consume_scores(const CUtensorMap* q_map, const P
         for (int i = 0; i < 128; ++i) tOrO(i) *= rescale[(i / 2) % 2];
       }
       accumulate_pv<Cfg>(smem, stage, /*half=*/0, tid_wg, tOrO);
-      if (tid_wg == 0) device::mbarrier_arrive(&smem.k_empty[stage]);
+      if (tid_wg == 0) release_stage<kMulticast>(&smem.k_empty[stage]);
     }
 
     // Epilogue: O / L, and lse = ln(L) + max (max in base 2, hence the ln 2).
@@ -314,7 +325,7 @@ __device__ __forceinline__ void consume_scores(const CUtensorMap* q_map, const P
 
 // The value warpgroup (threads 256..383): O's V dims [256, 512), rescaled
 // and accumulated once the score warpgroup has published a block's P.
-template <typename Cfg>
+template <typename Cfg, bool kMulticast>
 __device__ __forceinline__ void consume_values(const Params& p, typename Cfg::SharedStorage& smem,
                                                const WorkerRange& range, const int32_t* split_begin, int32_t head0,
                                                int32_t kv_head, int32_t token0) {
@@ -343,7 +354,7 @@ __device__ __forceinline__ void consume_values(const Params& p, typename Cfg::Sh
         accumulate_pv<Cfg>(smem, stage, /*half=*/1, tid_wg, tOrO);
         device::named_barrier_arrive(kBarPFree, Cfg::kConsumerThreads);
       }
-      if (tid_wg == 0) device::mbarrier_arrive(&smem.k_empty[stage]);
+      if (tid_wg == 0) release_stage<kMulticast>(&smem.k_empty[stage]);
     }
     device::named_barrier_sync(kBarRowInv, Cfg::kConsumerThreads);
     const float inv[2] = {smem.row_inv[pieces_done & 1][rows.in_tile[0]],

@@ -1,6 +1,9 @@
 // Dense MLA decode: one CTA per (worker, 64-row query tile, KV head): a
 // producer warpgroup issues the KV TMA loads, a score and a value consumer
-// warpgroup compute (consumer.cuh). See README.md.
+// warpgroup compute (consumer.cuh). With kMulticast, the two row tiles of a
+// worker that read the same KV blocks form a 2-CTA cluster: each CTA loads
+// alternate k-tiles of a block and multicasts them into both, which halves
+// the L2 -> SM traffic that bounds 128 heads. See README.md.
 #pragma once
 
 #include <cstdint>
@@ -10,6 +13,7 @@
 #include <cute/tensor.hpp>
 
 #include "common/decode_schedule.h"
+#include "device/cluster.cuh"
 #include "device/mbarrier.cuh"
 #include "device/pdl.cuh"
 #include "device/tma.cuh"
@@ -23,7 +27,7 @@ namespace flashmla::kernels::dense_decode {
 
 using namespace cute;
 
-template <typename Cfg>
+template <typename Cfg, bool kMulticast>
 __global__ void __launch_bounds__(Cfg::kThreads, 1)
     dense_decode_kernel(const __grid_constant__ CUtensorMap q_map, const __grid_constant__ CUtensorMap kv_map,
                         const Params p) {
@@ -49,13 +53,20 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
     device::mbarrier_init(&smem.q_full, 1);
     for (int s = 0; s < Cfg::kStages; ++s) {
       device::mbarrier_init(&smem.k_full[s], 1);
-      device::mbarrier_init(&smem.k_empty[s], 2);
+      // Both consumer warpgroups of every CTA the stage is loaded into.
+      device::mbarrier_init(&smem.k_empty[s], kMulticast ? 4 : 2);
     }
     device::fence_barrier_init();
   }
   // Lengths, block table, schedule and q may come from the kernel before.
   device::grid_dependency_wait();
-  __syncthreads();
+  if constexpr (kMulticast) {
+    // The peer's barriers are initialised before any load or arrive reaches them.
+    device::cluster_arrive();
+    device::cluster_wait();
+  } else {
+    __syncthreads();
+  }
 
   const ScheduleView schedule = schedule_view(const_cast<void*>(p.schedule), p.num_workers);
   const WorkerRange planned = schedule.workers[worker];
@@ -71,6 +82,9 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
     // loading; a stage is refilled as soon as both consumers released it.
     device::set_warpgroup_registers<device::launch_registers(Cfg::kThreads), Cfg::kProducerRegisters>();
     if (threadIdx.x == 0) {
+      // Both CTAs of a cluster walk the same blocks (same worker, same
+      // lengths), so each stage's phase holds the same block in both.
+      const uint32_t rank = kMulticast ? device::cluster_cta_rank() : 0u;
       BlockCursor loader(range, p, split_begin);
       for (int32_t item = 0; loader.valid; ++item, loader.advance(p, split_begin)) {
         const int stage = item % Cfg::kStages;
@@ -81,8 +95,18 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
         if (page >= 0) {
           device::mbarrier_arrive_expect_tx(&smem.k_full[stage], kNumKTiles * kTileBytes);
           char* dst = reinterpret_cast<char*>(smem.k) + stage * (kNumKTiles * kTileBytes);
+          // k_full expects the whole block: in a cluster, the peer's
+          // multicast tiles complete here too (possibly before this expect,
+          // within the same phase: the peer waited for this CTA's release).
           for (int t = 0; t < kNumKTiles; ++t) {
-            device::tma_load_4d(dst + t * kTileBytes, &smem.k_full[stage], &kv_map, t * 64, kv_head, 0, page);
+            if constexpr (kMulticast) {
+              if (uint32_t(t % 2) == rank) {
+                device::tma_load_4d_multicast(dst + t * kTileBytes, &smem.k_full[stage], &kv_map, t * 64, kv_head, 0,
+                                              page, uint16_t(0x3));
+              }
+            } else {
+              device::tma_load_4d(dst + t * kTileBytes, &smem.k_full[stage], &kv_map, t * 64, kv_head, 0, page);
+            }
           }
         } else {
           device::mbarrier_arrive(&smem.k_full[stage]);  // nothing to load: complete the phase
@@ -90,17 +114,27 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
       }
     }
     device::grid_dependency_launch_dependents();
+    if constexpr (kMulticast) {
+      // Stay until the peer is done loading into and arriving on this CTA.
+      __syncwarp();
+      device::cluster_arrive();
+      device::cluster_wait();
+    }
     return;
   }
   if (warp_group == 1) {
     device::set_warpgroup_registers<device::launch_registers(Cfg::kThreads), Cfg::kScoreRegisters>();
-    consume_scores<Cfg>(&q_map, p, smem, range, split_begin, head0, kv_head, token0);
+    consume_scores<Cfg, kMulticast>(&q_map, p, smem, range, split_begin, head0, kv_head, token0);
   } else {
     device::set_warpgroup_registers<device::launch_registers(Cfg::kThreads), Cfg::kValueRegisters>();
-    consume_values<Cfg>(p, smem, range, split_begin, head0, kv_head, token0);
+    consume_values<Cfg, kMulticast>(p, smem, range, split_begin, head0, kv_head, token0);
   }
   // Lets the combine kernel launch while this grid drains.
   device::grid_dependency_launch_dependents();
+  if constexpr (kMulticast) {
+    device::cluster_arrive();
+    device::cluster_wait();
+  }
 }
 
 }  // namespace flashmla::kernels::dense_decode

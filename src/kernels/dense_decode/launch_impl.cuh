@@ -111,12 +111,17 @@ Status launch_typed(const DenseDecodeArgs& a, float* out_partial, float* lse_par
   p.out_partial = out_partial;
   p.lse_partial = lse_partial;
 
-  auto kernel = dense_decode_kernel<Cfg>;
+  // Row tiles 2i and 2i + 1 of a worker read the same KV blocks (the other
+  // heads of the group, or the next query token): as a 2-CTA cluster they
+  // load each block once from L2 and multicast it into both.
+  const bool multicast = tiles.m_blocks % 2 == 0;
+  auto kernel = multicast ? dense_decode_kernel<Cfg, true> : dense_decode_kernel<Cfg, false>;
   cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg::kSmemBytes);
   if (err != cudaSuccess) return make_cuda_status("dense_decode: cudaFuncSetAttribute", err);
 
-  err = launch_pdl(kernel, dim3(unsigned(p.num_workers), unsigned(tiles.m_blocks), unsigned(a.h_kv)),
-                   dim3(Cfg::kThreads, 1, 1), Cfg::kSmemBytes, stream, q_map, kv_map, p);
+  err = launch_pdl_cluster(kernel, dim3(unsigned(p.num_workers), unsigned(tiles.m_blocks), unsigned(a.h_kv)),
+                           dim3(1, multicast ? 2 : 1, 1), dim3(Cfg::kThreads, 1, 1), Cfg::kSmemBytes, stream, q_map,
+                           kv_map, p);
   if (err != cudaSuccess) return make_cuda_status("dense_decode: launch", err);
 
   err = launch_scheduled_combine(scheduled_combine_args(a, out_partial, lse_partial, nullptr, a.dtype), stream);
