@@ -19,6 +19,7 @@
 
 #include <cuda_runtime_api.h>
 
+#include "backend.h"
 #include "cpu_demo.h"
 #include "embedded_data.h"
 #include "flashmla/flashmla.h"
@@ -62,6 +63,11 @@ Selection:
 Modes:
   --no-verify             time only
   --verify-only           verify only (no timing, no ceilings)
+  --against-flashmla      also run FlashMLA's own kernels on every case, just
+                          before ours and on the same inputs (verified and
+                          timed alike, a "<case>/FlashMLA" row), and compare
+                          with that time instead of the H100 anchors; needs a
+                          build with -DFLASHMLA_PEER_SOURCE=<FlashMLA checkout>
 
 Output:
   --results FILE          also write one JSON document (meta + every case)
@@ -90,6 +96,7 @@ struct Options {
   std::string commit = FLASHMLA_BENCH_GIT_COMMIT;
   std::string suite_path;
   std::string anchors_path;
+  bool against_flashmla = false;
 };
 
 bool parse_int(const std::string& text, int64_t* value) {
@@ -151,6 +158,8 @@ std::string parse_flags(int argc, char** argv, Options* o) {
       no_verify = true;
     } else if (name == "verify-only" && no_value()) {
       verify_only = true;
+    } else if (name == "against-flashmla" && no_value()) {
+      o->against_flashmla = true;
     } else if (name == "causal") {
       if (!has_value || value == "1" || value == "true") {
         o->shape_flags["causal"] = "1";
@@ -403,11 +412,18 @@ int run(int argc, char** argv) {
 
   RunMeta meta;
   meta.commit = o.commit;
+  meta.anchors = o.against_flashmla ? "FlashMLA in this run" : "FlashMLA on an H100 (shared/anchors/h100.json)";
   meta.started = utc_now();
   cudaRuntimeGetVersion(&meta.cuda_runtime);
   cudaDriverGetVersion(&meta.cuda_driver);
   cudaGetLastError();
 
+  if (o.against_flashmla && make_flashmla_backend() == nullptr) {
+    std::fprintf(stderr,
+                 "flashmla-bench: --against-flashmla needs FlashMLA built in: configure with "
+                 "-DFLASHMLA_PEER_SOURCE=<a deepseek-ai/FlashMLA checkout>\n");
+    return 2;
+  }
   const std::string problem = gpu_problem();
   if (!problem.empty()) return run_cpu_only(problem, meta, o.results);
 
@@ -450,7 +466,29 @@ int run(int argc, char** argv) {
                    shape_string(c).c_str());
       const auto anchor = anchors.find(c.name);
       // A custom shape has no anchor, even when it matches a suite case's.
-      r = run_case_on_gpu(c, o.custom || anchor == anchors.end() ? 0.0 : anchor->second, ctx);
+      double anchor_us = o.custom || anchor == anchors.end() ? 0.0 : anchor->second;
+      if (o.against_flashmla) {
+        GpuContext peer_ctx = ctx;
+        peer_ctx.backend = BackendKind::kFlashMla;
+        CaseResult peer = run_case_on_gpu(c, 0.0, peer_ctx);
+        peer.shape.name = c.name + "/FlashMLA";
+        if (cudaDeviceSynchronize() != cudaSuccess) {
+          device_lost = true;
+          peer.status = "error";
+        }
+        if (peer.status == "error" || peer.verified == Verified::kFail) failed = true;
+        print_json_line(peer, meta);
+        results.push_back(peer);
+        anchor_us = peer.timed ? peer.time_us() : 0.0;
+      }
+      if (device_lost) {
+        r.shape = c;
+        r.status = "error";
+        r.message = "skipped: the CUDA context failed in FlashMLA's run of the case";
+        r.verified = Verified::kNotApplicable;
+      } else {
+        r = run_case_on_gpu(c, anchor_us, ctx);
+      }
       // A sticky error (a kernel fault) poisons every later CUDA call.
       const cudaError_t err = cudaDeviceSynchronize();
       if (err != cudaSuccess) {

@@ -73,6 +73,8 @@ void write_meta_fields(JsonWriter& w, const RunMeta& meta) {
   w.string(meta.commit);
   w.key("started");
   w.string(meta.started);
+  w.key("anchors");
+  w.string(meta.anchors);
 }
 
 // A figure, or null when it does not exist (not timed, no anchor, no bytes).
@@ -219,6 +221,7 @@ void print_table(const std::vector<CaseResult>& results, const RunMeta& meta) {
     std::printf("ceilings: HBM copy %.0f GB/s, bf16 GEMM %.0f TFLOPS%s\n", meta.ceilings.copy_gbps,
                 meta.ceilings.gemm_tflops, note.c_str());
   }
+  if (!meta.anchors.empty()) std::printf("FlashMLA us: %s\n", meta.anchors.c_str());
   std::printf("%-7s %-15s %-44s %13s %8s %8s %7s %11s %8s  %s\n", "case", "op", "shape", "us", "TFLOPS", "GB/s",
               "%roof", "FlashMLA us", "speedup", "verified");
   for (const CaseResult& r : results) {

@@ -28,6 +28,7 @@ struct RunMeta {
   bool have_ceilings = false;
   std::string commit;
   std::string started;    // UTC, ISO 8601
+  std::string anchors;    // what the "FlashMLA us" of each case is
 };
 
 enum class Verified { kPass, kFail, kSkipped, kNotApplicable };

@@ -6,6 +6,7 @@
 #include <limits>
 #include <string>
 
+#include "backend.h"
 #include "flashmla/flashmla.h"
 #include "flashmla_ref/reference.h"
 #include "op_args.h"
@@ -26,12 +27,13 @@ Status cuda_status(const std::string& message) {
   return s;
 }
 
-// One operation bound to a device workload: planned once, then called on
-// any of the workload's KV pools. All calls share the schedule, the
-// workspace and the outputs, as the layers of one decode step do.
-class OpInstance {
+// One operation of this library bound to a device workload: planned once,
+// then called on any of the workload's KV pools. All calls share the
+// schedule, the workspace and the outputs, as the layers of one decode step do.
+class OpInstance : public Backend {
  public:
-  Status prepare(const Case& c, const IndexData& index, DeviceWorkload* dw, int32_t num_sms, cudaStream_t stream) {
+  Status prepare(const Case& c, const IndexData& index, DeviceWorkload* dw, int32_t num_sms,
+                 cudaStream_t stream) override {
     c_ = c;
     dw_ = dw;
     const Tensors t = device_tensors(*dw, 0);
@@ -69,7 +71,7 @@ class OpInstance {
     return Status{};
   }
 
-  Status call(int64_t pool, cudaStream_t stream) {
+  Status call(int64_t pool, cudaStream_t stream) override {
     const void* kv = dw_->kv_pools[size_t(pool)].get();
     void* ws = workspace_bytes_ > 0 ? workspace_.get() : nullptr;
     switch (c_.op) {
@@ -102,6 +104,17 @@ class OpInstance {
   SparseDecodeArgs sparse_;
   SparsePrefillArgs prefill_;
 };
+
+std::unique_ptr<Backend> make_backend(const GpuContext& ctx) {
+  return ctx.backend == BackendKind::kFlashMla ? make_flashmla_backend() : make_library_backend();
+}
+
+Status no_backend() {
+  Status s;
+  s.code = StatusCode::kNotSupported;
+  std::snprintf(s.message, sizeof(s.message), "flashmla-bench was built without FlashMLA (-DFLASHMLA_PEER_SOURCE)");
+  return s;
+}
 
 // Records a non-ok library status on the result: "not supported" is a
 // normal outcome (the kernel is not built yet), anything else an error.
@@ -138,9 +151,10 @@ bool run_reduced(HostWorkload& hw, const GpuContext& ctx, KernelResults* got, Ca
     r->message = "verification upload: " + error;
     return false;
   }
-  OpInstance op;
-  Status s = op.prepare(hw.shape, hw.index, &vw, ctx.num_sms, ctx.stream);
-  if (s.ok()) s = op.call(0, ctx.stream);
+  std::unique_ptr<Backend> op = make_backend(ctx);
+  Status s = op ? op->prepare(hw.shape, hw.index, &vw, ctx.num_sms, ctx.stream) : no_backend();
+  if (s.ok()) s = op->call(0, ctx.stream);
+  if (s.ok()) s = op->collect(ctx.stream);
   if (!s.ok()) {
     record_status(s, "verification run", r);
     return false;
@@ -186,11 +200,11 @@ void time_full_size(const Case& c, const GpuContext& ctx, CaseResult* r) {
     r->message = error;
     return;
   }
-  OpInstance op;
-  Status s = op.prepare(c, index, &dw, ctx.num_sms, ctx.stream);
+  std::unique_ptr<Backend> op = make_backend(ctx);
+  Status s = op ? op->prepare(c, index, &dw, ctx.num_sms, ctx.stream) : no_backend();
   // One eager call outside the graph: finds "not supported" before capture
   // and loads the kernel's module.
-  if (s.ok()) s = op.call(0, ctx.stream);
+  if (s.ok()) s = op->call(0, ctx.stream);
   if (!s.ok()) {
     record_status(s, "run", r);
     return;
@@ -205,7 +219,7 @@ void time_full_size(const Case& c, const GpuContext& ctx, CaseResult* r) {
   const int64_t pools = r->pools;
   Status call_status;
   const std::string timing_error = time_calls_in_graph(
-      n, [&](int64_t k, cudaStream_t stream) { return op.call(k % pools, stream); }, ctx.stream, &r->timing,
+      n, [&](int64_t k, cudaStream_t stream) { return op->call(k % pools, stream); }, ctx.stream, &r->timing,
       &call_status);
   if (!timing_error.empty()) {
     r->status = "error";
@@ -218,6 +232,8 @@ void time_full_size(const Case& c, const GpuContext& ctx, CaseResult* r) {
 }
 
 }  // namespace
+
+std::unique_ptr<Backend> make_library_backend() { return std::make_unique<OpInstance>(); }
 
 Status run_reference(HostWorkload* hw) {
   const Tensors t = host_tensors(*hw);

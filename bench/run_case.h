@@ -13,7 +13,12 @@
 
 namespace flashmla::bench {
 
+// Which implementation a run times: this library, or FlashMLA built in
+// (backend.h).
+enum class BackendKind { kLibrary, kFlashMla };
+
 struct GpuContext {
+  BackendKind backend = BackendKind::kLibrary;
   int device = 0;
   int32_t num_sms = 0;
   cudaStream_t stream = nullptr;  // a created (non-default) stream: graphs capture on it
