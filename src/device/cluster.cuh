@@ -6,6 +6,7 @@
 
 #include <cstdint>
 
+#include "device/mbarrier.cuh"
 #include "device/smem_address.cuh"
 
 namespace flashmla::device {
@@ -41,6 +42,15 @@ __device__ __forceinline__ void mbarrier_arrive_cluster_relaxed(uint64_t* bar, u
   uint32_t remote;
   asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(remote) : "r"(smem_address(bar)), "r"(cta_rank));
   asm volatile("mbarrier.arrive.relaxed.cluster.shared::cluster.b64 _, [%0];" ::"r"(remote) : "memory");
+}
+
+// Arrives on `bar` here and, with kPeer, on the same barrier of the other CTA
+// of a 2-CTA cluster (relaxed, as above): a consumer releasing a stage that
+// both CTAs' producers write into.
+template <bool kPeer>
+__device__ __forceinline__ void mbarrier_arrive_here_and_peer(uint64_t* bar) {
+  mbarrier_arrive(bar);
+  if constexpr (kPeer) mbarrier_arrive_cluster_relaxed(bar, cluster_cta_rank() ^ 1u);
 }
 
 // PTX ISA "Data Movement and Conversion Instructions: mapa": the

@@ -21,6 +21,7 @@
 #include "device/swizzle.h"
 #include "device/tma.cuh"
 #include "device/wgmma_layout.h"
+#include "kernels/decode_output.cuh"
 #include "kernels/dense_decode/config.cuh"
 #include "kernels/dense_decode/params.h"
 #include "kernels/dense_decode/schedule.cuh"
@@ -47,16 +48,6 @@ __device__ __forceinline__ void load_q(const CUtensorMap* q_map, const Params& p
     device::tma_load_5d(reinterpret_cast<char*>(smem.q) + t * Cfg::kTileBytes, &smem.q_full, q_map, t * 64, head0,
                         kv_head, token0, req);
   }
-}
-
-// Releases a stage to the producers: this CTA's, and with kMulticast also the
-// peer's, whose multicast writes into this CTA's copy of the stage. Called by
-// one thread after its warpgroup's wgmma reads of the stage completed (or
-// when it skipped the block), so the remote arrive needs no ordering.
-template <bool kMulticast>
-__device__ __forceinline__ void release_stage(uint64_t* k_empty) {
-  device::mbarrier_arrive(k_empty);
-  if constexpr (kMulticast) device::mbarrier_arrive_cluster_relaxed(k_empty, device::cluster_cta_rank() ^ 1u);
 }
 
 // The query rows thread t of a consumer warpgroup holds in every accumulator
@@ -112,36 +103,11 @@ template <typename Cfg, typename Accumulator>
 __device__ __forceinline__ void store_output_rows(const Params& p, const Piece& piece, const TileRows& rows,
                                                   const float (&inv)[2], const float (&lse)[2], bool with_lse,
                                                   int col0, const Accumulator& tOrO) {
-  using Element = typename Cfg::Element;
-  constexpr int kHalfV = Cfg::kHalfV;
-  const int lane = threadIdx.x % 32;
   CUTE_UNROLL
   for (int h = 0; h < 2; ++h) {
-    if (rows.head[h] < 0) continue;  // h is a constant after unrolling: tOrO stays in registers
-    const int token = rows.token[h];
-    const int head = rows.head[h];
-    if (!piece.split) {
-      Element* out_row = static_cast<Element*>(p.out) + int64_t(piece.req) * p.stride_out_b +
-                         int64_t(token) * p.stride_out_s + int64_t(head) * p.stride_out_h + col0;
-      CUTE_UNROLL
-      for (int j = 0; j < kHalfV / 8; ++j) {
-        Element pair[2] = {static_cast<Element>(tOrO(4 * j + 2 * h) * inv[h]),
-                           static_cast<Element>(tOrO(4 * j + 2 * h + 1) * inv[h])};
-        *reinterpret_cast<uint32_t*>(out_row + 8 * j) = *reinterpret_cast<uint32_t*>(pair);
-      }
-      if (with_lse && lane % 4 == 0) {
-        p.lse[int64_t(piece.req) * p.stride_lse_b + int64_t(head) * p.stride_lse_h + token] = lse[h];
-      }
-    } else if (piece.slot >= 0) {
-      const int64_t row = (int64_t(piece.slot) * p.s_q + token) * p.h_q + head;
-      float* out_row = p.out_partial + row * Cfg::kDimV + col0;
-      CUTE_UNROLL
-      for (int j = 0; j < kHalfV / 8; ++j) {
-        *reinterpret_cast<float2*>(out_row + 8 * j) =
-            make_float2(tOrO(4 * j + 2 * h) * inv[h], tOrO(4 * j + 2 * h + 1) * inv[h]);
-      }
-      if (with_lse && lane % 4 == 0) p.lse_partial[row] = lse[h];
-    }
+    if (rows.head[h] < 0) continue;
+    store_decode_row<typename Cfg::Element, Cfg::kHalfV, Cfg::kDimV>(p, piece, rows.token[h], rows.head[h], h,
+                                                                      inv[h], lse[h], with_lse, col0, tOrO);
   }
 }
 
@@ -213,7 +179,7 @@ __device__ __forceinline__ void consume_scores(const CUtensorMap* q_map, const P
           device::named_barrier_sync(kBarScoreWarps, 128);
           load_next_q();
         }
-        if (tid_wg == 0) release_stage<kMulticast>(&smem.k_empty[stage]);
+        if (tid_wg == 0) device::mbarrier_arrive_here_and_peer<kMulticast>(&smem.k_empty[stage]);
         continue;
       }
       Tensor tSrK = thr_qk.partition_fragment_B(sK(_, _, stage));
@@ -296,7 +262,7 @@ __device__ __forceinline__ void consume_scores(const CUtensorMap* q_map, const P
         for (int i = 0; i < 128; ++i) tOrO(i) *= rescale[(i / 2) % 2];
       }
       accumulate_pv<Cfg>(smem, stage, /*half=*/0, tid_wg, tOrO);
-      if (tid_wg == 0) release_stage<kMulticast>(&smem.k_empty[stage]);
+      if (tid_wg == 0) device::mbarrier_arrive_here_and_peer<kMulticast>(&smem.k_empty[stage]);
     }
 
     // Epilogue: O / L, and lse = ln(L) + max (max in base 2, hence the ln 2).
@@ -354,7 +320,7 @@ __device__ __forceinline__ void consume_values(const Params& p, typename Cfg::Sh
         accumulate_pv<Cfg>(smem, stage, /*half=*/1, tid_wg, tOrO);
         device::named_barrier_arrive(kBarPFree, Cfg::kConsumerThreads);
       }
-      if (tid_wg == 0) release_stage<kMulticast>(&smem.k_empty[stage]);
+      if (tid_wg == 0) device::mbarrier_arrive_here_and_peer<kMulticast>(&smem.k_empty[stage]);
     }
     device::named_barrier_sync(kBarRowInv, Cfg::kConsumerThreads);
     const float inv[2] = {smem.row_inv[pieces_done & 1][rows.in_tile[0]],

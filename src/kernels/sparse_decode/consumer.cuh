@@ -22,6 +22,7 @@
 #include "device/named_barrier.cuh"
 #include "device/swizzle.h"
 #include "device/wgmma_layout.h"
+#include "kernels/decode_output.cuh"
 #include "kernels/sparse_decode/config.cuh"
 #include "kernels/sparse_decode/params.h"
 #include "kernels/sparse_decode/producer.cuh"
@@ -62,12 +63,7 @@ __device__ __forceinline__ ConsumerRows consumer_rows(int tid_wg, int32_t head0,
 // stage too).
 template <bool kCrossover, typename SharedStorage>
 __device__ __forceinline__ void release_stage(SharedStorage& smem, int stage, int tid_wg) {
-  if (tid_wg == 0) {
-    device::mbarrier_arrive(&smem.k_empty[stage]);
-    if constexpr (kCrossover) {
-      device::mbarrier_arrive_cluster_relaxed(&smem.k_empty[stage], device::cluster_cta_rank() ^ 1u);
-    }
-  }
+  if (tid_wg == 0) device::mbarrier_arrive_here_and_peer<kCrossover>(&smem.k_empty[stage]);
 }
 
 // O_half += P V_half over warpgroup `half`'s 256 V dims of the stage, waited for.
@@ -100,35 +96,11 @@ __device__ __forceinline__ void store_output_rows(const Params& p, const Piece& 
                                                   const int (&row_head)[2], const float (&inv)[2],
                                                   const float (&lse)[2], bool with_lse, int col0,
                                                   const Accumulator& tOrO) {
-  using Element = typename Cfg::Element;
-  constexpr int kHalfV = Cfg::kHalfV;
-  const int lane = threadIdx.x % 32;
   CUTE_UNROLL
   for (int h = 0; h < 2; ++h) {
     if (row_head[h] < 0) continue;
-    const int head = row_head[h];
-    if (!piece.split) {
-      Element* out_row = static_cast<Element*>(p.out) + int64_t(piece.req) * p.stride_out_b +
-                         int64_t(s) * p.stride_out_s + int64_t(head) * p.stride_out_h + col0;
-      CUTE_UNROLL
-      for (int j = 0; j < kHalfV / 8; ++j) {
-        Element pair[2] = {static_cast<Element>(tOrO(4 * j + 2 * h) * inv[h]),
-                           static_cast<Element>(tOrO(4 * j + 2 * h + 1) * inv[h])};
-        *reinterpret_cast<uint32_t*>(out_row + 8 * j) = *reinterpret_cast<uint32_t*>(pair);
-      }
-      if (with_lse && lane % 4 == 0) {
-        p.lse[int64_t(piece.req) * p.stride_lse_b + int64_t(head) * p.stride_lse_h + s] = lse[h];
-      }
-    } else if (piece.slot >= 0) {
-      const int64_t row = (int64_t(piece.slot) * p.s_q + s) * p.h_q + head;
-      float* out_row = p.out_partial + row * Cfg::kDimV + col0;
-      CUTE_UNROLL
-      for (int j = 0; j < kHalfV / 8; ++j) {
-        *reinterpret_cast<float2*>(out_row + 8 * j) =
-            make_float2(tOrO(4 * j + 2 * h) * inv[h], tOrO(4 * j + 2 * h + 1) * inv[h]);
-      }
-      if (with_lse && lane % 4 == 0) p.lse_partial[row] = lse[h];
-    }
+    store_decode_row<typename Cfg::Element, Cfg::kHalfV, Cfg::kDimV>(p, piece, s, row_head[h], h, inv[h], lse[h],
+                                                                      with_lse, col0, tOrO);
   }
 }
 
