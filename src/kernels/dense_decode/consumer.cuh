@@ -18,13 +18,13 @@
 #include "device/fence.cuh"
 #include "device/mbarrier.cuh"
 #include "device/named_barrier.cuh"
-#include "device/swizzle.h"
 #include "device/tma.cuh"
 #include "device/wgmma_layout.h"
 #include "kernels/decode_output.cuh"
 #include "kernels/dense_decode/config.cuh"
 #include "kernels/dense_decode/params.h"
 #include "kernels/dense_decode/schedule.cuh"
+#include "kernels/score_softmax.cuh"
 
 namespace flashmla::kernels::dense_decode {
 
@@ -203,26 +203,7 @@ __device__ __forceinline__ void consume_scores(const CUtensorMap* q_map, const P
         block_max[h] = fmaxf(block_max[h], s);
       }
       float rescale[2];
-      float max_used[2];
-      CUTE_UNROLL
-      for (int h = 0; h < 2; ++h) {
-        block_max[h] = fmaxf(block_max[h], __shfl_xor_sync(0xffffffffu, block_max[h], 1));
-        block_max[h] = fmaxf(block_max[h], __shfl_xor_sync(0xffffffffu, block_max[h], 2));
-        const float new_max = fmaxf(row_max[h], block_max[h]);
-        // A row with no visible key yet keeps max -inf: exponentiate against
-        // 0 instead, so exp2(-inf - -inf) never makes a NaN.
-        max_used[h] = new_max == -INFINITY ? 0.f : new_max;
-        rescale[h] = exp2f(row_max[h] - max_used[h]);
-        row_max[h] = new_max;
-        row_sum[h] *= rescale[h];
-      }
-      CUTE_UNROLL
-      for (int i = 0; i < 32; ++i) {
-        const int h = (i / 2) % 2;
-        const float prob = exp2f(tSrS(i) - max_used[h]);
-        tSrS(i) = prob;
-        row_sum[h] += prob;
-      }
+      online_softmax_step(tSrS, block_max, row_max, row_sum, rescale);
       // The last block of a request: keys past its length may be NaN in the
       // cache; zero their V rows (all 512 dims: both warpgroups' P V read
       // them) so 0 * NaN never reaches O. This warpgroup's Q K^T is done.
@@ -239,15 +220,7 @@ __device__ __forceinline__ void consume_scores(const CUtensorMap* q_map, const P
       // The value warpgroup is done with the previous block's P and factors.
       if (computed > 0) device::named_barrier_sync(kBarPFree, Cfg::kConsumerThreads);
       ++computed;
-      // P (rounded to the input dtype, as the spec says): registers i, i + 1
-      // are adjacent keys, one 4-byte store into the 128-byte swizzled tile.
-      CUTE_UNROLL
-      for (int i = 0; i < 32; i += 2) {
-        const device::FragmentCoord c = device::wgmma_accumulator_coord(tid_wg, i);
-        Element pair[2] = {static_cast<Element>(tSrS(i)), static_cast<Element>(tSrS(i + 1))};
-        const uint32_t offset = device::swizzle_128b(uint32_t(c.row * 128 + c.col * 2));
-        *reinterpret_cast<uint32_t*>(reinterpret_cast<char*>(smem.p) + offset) = *reinterpret_cast<uint32_t*>(pair);
-      }
+      store_p_tile<Element>(reinterpret_cast<char*>(smem.p), tSrS, tid_wg);
       if (lane % 4 == 0) {
         smem.p_rescale[rows.in_tile[0]] = rescale[0];
         smem.p_rescale[rows.in_tile[1]] = rescale[1];

@@ -23,6 +23,7 @@
 #include "device/wgmma_layout.h"
 #include "kernels/sparse_prefill/config.cuh"
 #include "kernels/sparse_prefill/params.h"
+#include "kernels/score_softmax.cuh"
 
 namespace flashmla::kernels::sparse_prefill {
 
@@ -237,37 +238,9 @@ __device__ __forceinline__ void consume_scores(const Params& p, typename Cfg::Sh
       block_max[h] = fmaxf(block_max[h], s);
     }
     float rescale[2];
-    float max_used[2];
-    CUTE_UNROLL
-    for (int h = 0; h < 2; ++h) {
-      block_max[h] = fmaxf(block_max[h], __shfl_xor_sync(0xffffffffu, block_max[h], 1));
-      block_max[h] = fmaxf(block_max[h], __shfl_xor_sync(0xffffffffu, block_max[h], 2));
-      const float new_max = fmaxf(row_max[h], block_max[h]);
-      // A row with no valid key yet keeps max -inf: exponentiate against 0
-      // instead, so exp2(-inf - -inf) never makes a NaN.
-      max_used[h] = new_max == -INFINITY ? 0.f : new_max;
-      rescale[h] = exp2f(row_max[h] - max_used[h]);
-      row_max[h] = new_max;
-      row_sum[h] *= rescale[h];
-    }
-    CUTE_UNROLL
-    for (int i = 0; i < 32; ++i) {
-      const int h = (i / 2) % 2;
-      const float prob = exp2f(tSrS(i) - max_used[h]);
-      tSrS(i) = prob;
-      row_sum[h] += prob;
-    }
-    // P (rounded to bf16, as the spec says): registers i, i + 1 are adjacent
-    // keys, one 4-byte store into the 128-byte swizzled tile. With d_qk 576
-    // the tile is the stage's RoPE tile, dead once this Q K^T is done.
-    char* p_dst = p_tile<Cfg>(smem, stage);
-    CUTE_UNROLL
-    for (int i = 0; i < 32; i += 2) {
-      const device::FragmentCoord c = device::wgmma_accumulator_coord(tid_wg, i);
-      Element pair[2] = {static_cast<Element>(tSrS(i)), static_cast<Element>(tSrS(i + 1))};
-      const uint32_t offset = device::swizzle_128b(uint32_t(c.row * 128 + c.col * 2));
-      *reinterpret_cast<uint32_t*>(p_dst + offset) = *reinterpret_cast<uint32_t*>(pair);
-    }
+    online_softmax_step(tSrS, block_max, row_max, row_sum, rescale);
+    // With d_qk 576 P's tile is the stage's RoPE tile, dead once this Q K^T is done.
+    store_p_tile<Element>(p_tile<Cfg>(smem, stage), tSrS, tid_wg);
     if (lane % 4 == 0) {
       smem.p_rescale[stage][row_in_tile[0]] = rescale[0];
       smem.p_rescale[stage][row_in_tile[1]] = rescale[1];
