@@ -39,7 +39,7 @@ std::string summarize_plan(const Case& c, int32_t num_sms, PlanSummary* out) {
   int64_t uncut = 0;
   for (int32_t i = 0; i < b; ++i) {
     const int32_t n = blocks_of(i);
-    uncut += n > 0 ? n + kFixedOverheadBlocks : 0;
+    uncut += n > 0 ? n + piece_cost_blocks(args.kind) : 0;
     if (view.split_begin[i + 1] - view.split_begin[i] > 1) ++out->split_requests;
   }
   out->uncut_mean_cost = out->workers > 0 ? (uncut + out->workers - 1) / out->workers : 0;
@@ -52,7 +52,7 @@ std::string summarize_plan(const Case& c, int32_t num_sms, PlanSummary* out) {
       const int32_t to = req == r.end_req ? r.end_block : blocks_of(req);
       if (to <= from) continue;
       ++pieces;
-      cost += (to - from) + kFixedOverheadBlocks;
+      cost += (to - from) + piece_cost_blocks(args.kind);
     }
     out->pieces += pieces;
     if (pieces > 0) ++out->busy_workers;
@@ -63,7 +63,8 @@ std::string summarize_plan(const Case& c, int32_t num_sms, PlanSummary* out) {
 }
 
 int print_plans(const std::vector<Case>& cases, int32_t num_sms) {
-  std::printf("plan_decode for %d SMs (costs in 64-token blocks, +%d per piece)\n", num_sms, kFixedOverheadBlocks);
+  std::printf("plan_decode for %d SMs (costs in 64-token blocks, +%d per piece for dense decode, +%d for sparse)\n",
+              num_sms, kDensePieceCostBlocks, kSparsePieceCostBlocks);
   std::printf("%-6s %-15s %-44s %7s %5s %7s %6s %10s %9s %9s\n", "case", "op", "shape", "workers", "busy", "pieces",
               "split", "max pieces", "max cost", "mean");
   int status = 0;

@@ -13,7 +13,7 @@
 namespace flashmla::bench {
 
 // One decode case's schedule, summarized. Costs are in blocks, each piece
-// counting kFixedOverheadBlocks more (the partition's own model).
+// counting piece_cost_blocks(kind) more (the partition's own model).
 struct PlanSummary {
   int32_t workers = 0;           // in the schedule
   int32_t busy_workers = 0;      // with at least one block

@@ -34,9 +34,11 @@ Status plan_decode(const PlanDecodeArgs& a) {
   const int32_t b = int32_t(a.b);
   const ScheduleView view = schedule_view(a.schedule, num_workers);
   if (a.kind == DecodeKind::kDense) {
-    partition_decode_work(b, num_workers, [&](int32_t i) { return work_blocks(a.lengths[i]); }, view);
+    partition_decode_work(b, num_workers, piece_cost_blocks(a.kind),
+                          [&](int32_t i) { return work_blocks(a.lengths[i]); }, view);
   } else {
-    partition_decode_work(b, num_workers, [&](int32_t i) { return sparse_blocks(a, i); }, view);
+    partition_decode_work(b, num_workers, piece_cost_blocks(a.kind), [&](int32_t i) { return sparse_blocks(a, i); },
+                          view);
   }
   return ok_status();
 }

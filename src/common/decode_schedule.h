@@ -13,9 +13,8 @@
 //                                       the worker writes out/lse directly.
 //
 // Work is counted in blocks of kBlockTokens keys (one page for dense decode,
-// 64 indices for sparse decode), plus kFixedOverheadBlocks per piece of a
-// request, which stands for the per-piece cost of loading q and writing the
-// result.
+// 64 indices for sparse decode), plus a per-piece cost (piece_cost_blocks) for
+// loading q and writing the result of each piece of a request.
 #pragma once
 
 #include <cstdint>
@@ -27,7 +26,16 @@
 namespace flashmla {
 
 constexpr int32_t kBlockTokens = 64;
-constexpr int32_t kFixedOverheadBlocks = 5;
+// What a piece costs beyond its blocks, in blocks, measured per kind (H200,
+// bench/results/NVIDIA-H200-913174e-planner-overhead.variants.log): dense
+// decode ran D12 11% and D03 6% faster at 2 than at 5 (short requests are cut
+// over more workers); sparse decode did not move, and at 2 equal sparse
+// requests are cut again (the cascade the budget floor below removes).
+constexpr int32_t kDensePieceCostBlocks = 2;
+constexpr int32_t kSparsePieceCostBlocks = 5;
+FLASHMLA_HOST_DEVICE constexpr int32_t piece_cost_blocks(DecodeKind kind) {
+  return kind == DecodeKind::kSparse ? kSparsePieceCostBlocks : kDensePieceCostBlocks;
+}
 // Query heads one sparse decode CTA computes (one wgmma M).
 constexpr int64_t kSparseHeadsPerCta = 64;
 
@@ -113,8 +121,8 @@ FLASHMLA_HOST_DEVICE inline int32_t work_blocks(int32_t length) {
 }
 
 // Cuts the batch over num_workers so that every worker gets nearly the same
-// cost (blocks + kFixedOverheadBlocks per piece). `blocks(i)` gives request
-// i's work in blocks.
+// cost (blocks + piece_cost per piece). `blocks(i)` gives request i's work in
+// blocks.
 //
 // Greedy walk: worker w gets a budget of ceil((remaining cost + the overhead
 // of the cuts still to come) / workers left), but never less than the first
@@ -132,7 +140,7 @@ FLASHMLA_HOST_DEVICE inline int32_t work_blocks(int32_t length) {
 // A zero-block request costs nothing but is still owned by one worker, which
 // writes its empty result (out = 0, lse = -inf).
 //
-// Worked example: blocks = {10, 2, 0, 30}, 4 workers, overhead 5: the uncut
+// Worked example: blocks = {10, 2, 0, 30}, 4 workers, piece cost 5: the uncut
 // cost is 42 + 3 * 5 = 57. Worker 0's budget is ceil((57 + 3 * 5) / 4) = 18:
 // request 0 whole (cost 15); request 1 (cost 7) does not fit in the 3 left.
 // Worker 1: ceil((42 + 2 * 5) / 3) = 18: request 1 (7), the empty request 2
@@ -143,15 +151,15 @@ FLASHMLA_HOST_DEVICE inline int32_t work_blocks(int32_t length) {
 constexpr int32_t kMinSplitBlocks = 2;
 
 template <typename BlocksFn>
-FLASHMLA_HOST_DEVICE void partition_decode_work(int32_t b, int32_t num_workers, BlocksFn blocks,
-                                                ScheduleView out) {
+FLASHMLA_HOST_DEVICE void partition_decode_work(int32_t b, int32_t num_workers, int32_t piece_cost,
+                                                BlocksFn blocks, ScheduleView out) {
   int64_t remaining_cost = 0;
   for (int32_t i = 0; i < b; ++i) {
     const int32_t n = blocks(i);
-    remaining_cost += n > 0 ? n + kFixedOverheadBlocks : 0;
+    remaining_cost += n > 0 ? n + piece_cost : 0;
   }
   for (int32_t i = 0; i <= b; ++i) out.split_begin[i] = 0;
-  const int64_t floor_budget = (remaining_cost + kFixedOverheadBlocks * (int64_t(num_workers) - 1) + num_workers - 1) /
+  const int64_t floor_budget = (remaining_cost + piece_cost * (int64_t(num_workers) - 1) + num_workers - 1) /
                                (num_workers > 0 ? num_workers : 1);
 
   // Pass 1: assign ranges; count the pieces of request i in split_begin[i + 1]
@@ -171,11 +179,11 @@ FLASHMLA_HOST_DEVICE void partition_decode_work(int32_t b, int32_t num_workers, 
     // from inheriting it.
     const int64_t workers_left = num_workers - w;
     int64_t budget =
-        (remaining_cost + kFixedOverheadBlocks * (workers_left - 1) + workers_left - 1) / workers_left;
+        (remaining_cost + piece_cost * (workers_left - 1) + workers_left - 1) / workers_left;
     if (budget < floor_budget) budget = floor_budget;
     while (req < b) {
       const int32_t rest = blocks(req) - block;
-      const int64_t cost = rest > 0 ? rest + kFixedOverheadBlocks : 0;
+      const int64_t cost = rest > 0 ? rest + piece_cost : 0;
       if (last || cost <= budget) {  // take the whole rest of the request
         budget -= cost;
         remaining_cost -= cost;
@@ -185,7 +193,7 @@ FLASHMLA_HOST_DEVICE void partition_decode_work(int32_t b, int32_t num_workers, 
         pieces_of_req = 0;
         continue;
       }
-      const int64_t take = budget - kFixedOverheadBlocks;
+      const int64_t take = budget - piece_cost;
       if (take >= kMinSplitBlocks) {  // cut it; the rest keeps its own overhead
         remaining_cost -= take;
         out.split_begin[req + 1] += 1;

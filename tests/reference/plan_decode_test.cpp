@@ -95,7 +95,7 @@ TEST(PlanDecode, SparseCountsTopkLengthAndExtra) {
   expect_every_block_once(blocks, view, num_workers);
   // The same cut the pure partition makes from those block counts.
   std::vector<unsigned char> expected(schedule.size(), 0xCD);
-  partition_decode_work(6, num_workers, [&](int32_t i) { return blocks[size_t(i)]; },
+  partition_decode_work(6, num_workers, kSparsePieceCostBlocks, [&](int32_t i) { return blocks[size_t(i)]; },
                         schedule_view(expected.data(), num_workers));
   EXPECT_EQ(schedule, expected);
 }

@@ -18,11 +18,14 @@ struct Partition {
   ScheduleView view;
 };
 
-Partition partition(const std::vector<int32_t>& blocks, int32_t num_workers) {
+// Most tests use sparse decode's per-piece cost (5); the worked example of
+// the header is written for it.
+Partition partition(const std::vector<int32_t>& blocks, int32_t num_workers,
+                    int32_t piece_cost = kSparsePieceCostBlocks) {
   Partition p;
   p.bytes.assign(schedule_bytes(int64_t(blocks.size()), num_workers), 0xCD);
   p.view = schedule_view(p.bytes.data(), num_workers);
-  partition_decode_work(int32_t(blocks.size()), num_workers,
+  partition_decode_work(int32_t(blocks.size()), num_workers, piece_cost,
                         [&](int32_t i) { return blocks[size_t(i)]; }, p.view);
   return p;
 }
@@ -30,7 +33,7 @@ Partition partition(const std::vector<int32_t>& blocks, int32_t num_workers) {
 // Walks every worker's range and checks the invariants; returns each
 // worker's cost (blocks + overhead per piece).
 std::vector<int64_t> check_partition(const std::vector<int32_t>& blocks, int32_t num_workers,
-                                     const Partition& p) {
+                                     const Partition& p, int32_t piece_cost = kSparsePieceCostBlocks) {
   const int32_t b = int32_t(blocks.size());
   std::vector<int32_t> covered(size_t(b), 0);  // blocks covered so far, in order
   std::vector<int32_t> owners(size_t(b), 0);   // workers that touched the request
@@ -62,7 +65,7 @@ std::vector<int64_t> check_partition(const std::vector<int32_t>& blocks, int32_t
       EXPECT_LT(slot, p.view.split_begin[req + 1]);
       slots_seen.push_back(slot);
       owners[size_t(req)] += 1;
-      cost[size_t(w)] += (to - from) + (to > from ? kFixedOverheadBlocks : 0);
+      cost[size_t(w)] += (to - from) + (to > from ? piece_cost : 0);
       ++piece;
     }
     prev_req = r.end_req;
@@ -159,10 +162,10 @@ TEST(DecodePartition, RandomBatchesAreCoveredAndBalanced) {
       return;
     }
     int64_t uncut_total = 0;
-    for (int32_t n : blocks) uncut_total += n > 0 ? n + kFixedOverheadBlocks : 0;
+    for (int32_t n : blocks) uncut_total += n > 0 ? n + kSparsePieceCostBlocks : 0;
     const int64_t mean = (uncut_total + num_workers - 1) / num_workers;
     const int64_t max_cost = *std::max_element(cost.begin(), cost.end());
-    EXPECT_LE(max_cost, mean + kFixedOverheadBlocks + kMinSplitBlocks)
+    EXPECT_LE(max_cost, mean + kSparsePieceCostBlocks + kMinSplitBlocks)
         << "trial " << trial << " b=" << b << " workers=" << num_workers;
   }
 }
@@ -183,8 +186,22 @@ TEST(DecodePartition, EqualRequestsAreNotCutIntoACascade) {
     auto cost = check_partition(blocks, s.workers, p);
     EXPECT_EQ(p.view.header->num_partials, s.b) << "b " << s.b << " x " << s.blocks << " on " << s.workers;
     const int32_t per_worker = (s.b + s.workers - 1) / s.workers;
-    EXPECT_EQ(*std::max_element(cost.begin(), cost.end()), per_worker * (s.blocks + kFixedOverheadBlocks));
+    EXPECT_EQ(*std::max_element(cost.begin(), cost.end()), per_worker * (s.blocks + kSparsePieceCostBlocks));
   }
+}
+
+// D12's shape with dense decode's piece cost (2): 32 requests of 16 blocks on
+// 66 workers are each cut in two (9 + 7 blocks), a makespan of 11 blocks
+// against 16 at the sparse cost (11 + 5).
+TEST(DecodePartition, DenseCostCutsShortRequestsInTwo) {
+  const std::vector<int32_t> blocks(32, 16);
+  Partition dense = partition(blocks, 66, kDensePieceCostBlocks);
+  auto cost = check_partition(blocks, 66, dense, kDensePieceCostBlocks);
+  EXPECT_EQ(*std::max_element(cost.begin(), cost.end()), 11);
+  EXPECT_EQ(dense.view.header->num_partials, 64);
+  Partition sparse = partition(blocks, 66, kSparsePieceCostBlocks);
+  cost = check_partition(blocks, 66, sparse, kSparsePieceCostBlocks);
+  EXPECT_EQ(*std::max_element(cost.begin(), cost.end()), 16);
 }
 
 TEST(DecodePartition, HugeBatchFitsItsBounds) {

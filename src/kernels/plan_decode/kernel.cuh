@@ -39,7 +39,9 @@ __global__ void plan_decode_kernel(const PlanDecodeParams p) {
   for (int32_t i = threadIdx.x; i < p.b; i += blockDim.x) s_blocks[i] = request_work_blocks(p, i);
   __syncthreads();
   if (threadIdx.x == 0) {
-    partition_decode_work(p.b, p.num_workers, [&](int32_t i) { return s_blocks[i]; },
+    partition_decode_work(p.b, p.num_workers,
+                          piece_cost_blocks(p.sparse ? DecodeKind::kSparse : DecodeKind::kDense),
+                          [&](int32_t i) { return s_blocks[i]; },
                           schedule_view(p.schedule, p.num_workers));
   }
 }
