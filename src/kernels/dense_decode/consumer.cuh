@@ -193,17 +193,24 @@ __device__ __forceinline__ void consume_scores(const CUtensorMap* q_map, const P
       }
 
       // Mask by selection (a masked logit may be NaN: never multiply it).
+      // Only a request's last block or two reach past a row's limit; the
+      // others skip the per-logit compare and select.
       float block_max[2] = {-INFINITY, -INFINITY};
-      CUTE_UNROLL
-      for (int i = 0; i < 32; ++i) {
-        const int h = (i / 2) % 2;
-        const int key = block * kBlockN + device::wgmma_accumulator_coord(tid_wg, i).col;
-        const float s = key < limit[h] ? tSrS(i) * p.scale_log2 : -INFINITY;
-        tSrS(i) = s;
-        block_max[h] = fmaxf(block_max[h], s);
+      if ((block + 1) * kBlockN <= min(limit[0], limit[1])) {
+        CUTE_UNROLL
+        for (int i = 0; i < 32; ++i) block_max[(i / 2) % 2] = fmaxf(block_max[(i / 2) % 2], tSrS(i));
+      } else {
+        CUTE_UNROLL
+        for (int i = 0; i < 32; ++i) {
+          const int h = (i / 2) % 2;
+          const int key = block * kBlockN + device::wgmma_accumulator_coord(tid_wg, i).col;
+          const float s = key < limit[h] ? tSrS(i) : -INFINITY;
+          tSrS(i) = s;
+          block_max[h] = fmaxf(block_max[h], s);
+        }
       }
       float rescale[2];
-      online_softmax_step(tSrS, block_max, row_max, row_sum, rescale);
+      online_softmax_step(tSrS, block_max, row_max, row_sum, rescale, p.scale_log2);
       // The last block of a request: keys past its length may be NaN in the
       // cache; zero their V rows (all 512 dims: both warpgroups' P V read
       // them) so 0 * NaN never reaches O. This warpgroup's Q K^T is done.

@@ -174,12 +174,12 @@ __device__ __forceinline__ void consume_scores(const CUtensorMap* q_map, const P
       for (int i = 0; i < 32; ++i) {
         const int h = (i / 2) % 2;
         const int key = device::wgmma_accumulator_coord(tid_wg, i).col;
-        const float sv = smem.valid[stage][key] ? tSrS(i) * p.scale_log2 : -INFINITY;
+        const float sv = smem.valid[stage][key] ? tSrS(i) : -INFINITY;
         tSrS(i) = sv;
         block_max[h] = fmaxf(block_max[h], sv);
       }
       float rescale[2];
-      online_softmax_step(tSrS, block_max, row_max, row_sum, rescale);
+      online_softmax_step(tSrS, block_max, row_max, row_sum, rescale, p.scale_log2);
       // The value warpgroup is done with the previous block's P and factors.
       if (item > 0) device::named_barrier_sync(kBarPFree, Cfg::kConsumerThreads);
       store_p_tile<Element>(reinterpret_cast<char*>(smem.p), tSrS, tid_wg);

@@ -70,7 +70,7 @@ struct SmallConfig {
     alignas(1024) Element q[cosize_v<SmemLayoutQ>];
     alignas(1024) Element k[cosize_v<SmemLayoutK>];
     alignas(1024) Element pt[cosize_v<SmemLayoutPt>];
-    float head_max[2][4][kN];  // [block parity][warp][head]: per-warp maxima over its 16 tokens
+    float head_max[2][4][kN];  // [block parity][warp][head]: per-warp maxima over its 16 tokens (logits not yet scaled)
     float head_sum[4][kN];     // per-warp sums at the end of a piece
     uint8_t valid[kStages][kBlockN];
     alignas(8) uint64_t q_full;

@@ -16,6 +16,7 @@
 
 #include "common/decode_schedule.h"
 #include "device/cute_gemm.cuh"
+#include "device/fast_math.cuh"
 #include "device/fence.cuh"
 #include "device/mbarrier.cuh"
 #include "device/named_barrier.cuh"
@@ -207,7 +208,7 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
       CUTE_UNROLL
       for (int i = 0; i < kSRegs; ++i) {
         const bool valid = (i % 4 < 2) ? valid_lo : valid_hi;
-        const float sv = valid ? tSrS(i) * p.scale_log2 : -INFINITY;
+        const float sv = valid ? tSrS(i) : -INFINITY;
         tSrS(i) = sv;
         block_max[slot_of(i)] = fmaxf(block_max[slot_of(i)], sv);
       }
@@ -229,18 +230,19 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
       CUTE_UNROLL
       for (int h = 0; h < kHeadsPerThread; ++h) {
         const int head = head_of_slot(h);
-        float m = head_max[h];
+        float block_m = -INFINITY;  // the block's max logit, not yet scaled
         CUTE_UNROLL
-        for (int w = 0; w < 4; ++w) m = fmaxf(m, smem.head_max[item & 1][w][head]);
+        for (int w = 0; w < 4; ++w) block_m = fmaxf(block_m, smem.head_max[item & 1][w][head]);
+        const float m = fmaxf(head_max[h], block_m * p.scale_log2);
         max_used[h] = m == -INFINITY ? 0.f : m;
-        rescale[h] = exp2f(head_max[h] - max_used[h]);
+        rescale[h] = device::exp2_ftz(head_max[h] - max_used[h]);
         any_rescale |= rescale[h] != 1.f;
         head_max[h] = m;
         head_sum[h] *= rescale[h];
       }
       CUTE_UNROLL
       for (int i = 0; i < kSRegs; ++i) {
-        const float prob = exp2f(tSrS(i) - max_used[slot_of(i)]);
+        const float prob = device::exp2_ftz(fmaf(tSrS(i), p.scale_log2, -max_used[slot_of(i)]));
         tSrS(i) = prob;
         head_sum[slot_of(i)] += prob;
       }

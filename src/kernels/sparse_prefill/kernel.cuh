@@ -233,12 +233,12 @@ __device__ __forceinline__ void consume_scores(const Params& p, typename Cfg::Sh
     for (int i = 0; i < 32; ++i) {
       const int h = (i / 2) % 2;
       const int key = device::wgmma_accumulator_coord(tid_wg, i).col;
-      const float s = smem.key_valid[stage][key] ? tSrS(i) * p.scale_log2 : -INFINITY;
+      const float s = smem.key_valid[stage][key] ? tSrS(i) : -INFINITY;
       tSrS(i) = s;
       block_max[h] = fmaxf(block_max[h], s);
     }
     float rescale[2];
-    online_softmax_step(tSrS, block_max, row_max, row_sum, rescale);
+    online_softmax_step(tSrS, block_max, row_max, row_sum, rescale, p.scale_log2);
     // With d_qk 576 P's tile is the stage's RoPE tile, dead once this Q K^T is done.
     store_p_tile<Element>(p_tile<Cfg>(smem, stage), tSrS, tid_wg);
     if (lane % 4 == 0) {
