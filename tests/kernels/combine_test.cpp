@@ -155,6 +155,14 @@ TEST(GpuCombine, Bf16ShardsToFp32) {
   run_combine_case({2, 4, 3, 128, DType::kBFloat16, DType::kFloat32, true, 0.1});
 }
 
+// Over kCombineFewRows rows (one warp per whole row, 16 dims a lane) with
+// more splits than a warp's batch of 32, a count that leaves an unroll tail,
+// and a head count that leaves the last CTA's warps without a row.
+TEST(GpuCombine, ManyRowsManySplitsWithSinks) {
+  FLASHMLA_REQUIRE_GPU();
+  run_combine_case({37, 1, 1, 1101, DType::kFloat32, DType::kBFloat16, true, 0.25});
+}
+
 TEST(GpuCombine, AllPartialsEmptyGivesZeroAndMinusInf) {
   FLASHMLA_REQUIRE_GPU();
   // empty_fraction 1: every lse is -inf, every partial out NaN.

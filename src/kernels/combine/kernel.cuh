@@ -1,4 +1,5 @@
-// combine: one CTA of 4 warps per (request, query token, head) row.
+// combine: one warp per (request, query token, head) row, or, for batches
+// of few rows, per quarter of a row's d_v (kChunks = 4).
 //
 // For partials i with natural-log lse_i and normalized outputs o_i:
 //   M = max_i lse_i,  S = sum_i exp(lse_i - M),  lse = M + ln S
@@ -8,6 +9,13 @@
 // as it would be without the split. A partial with lse = -inf is
 // empty: its weight is 0 and its out is never read, so it may hold NaN. A
 // row whose partials are all empty gets out = 0 and lse = -inf.
+//
+// Why a warp per row: a split-KV decode's combine is a few dependent global
+// round trips per row (the slots, the lse values, the partials). With a CTA
+// of 4 warps per row, every row paid them behind two CTA barriers and its
+// few partials (2-3 for short contexts) were read one latency at a time: 14
+// us for D12's 4096 rows. A warp needs no barrier (weights move by shuffle)
+// and issues all its loads of a batch of partials at once.
 #pragma once
 
 #include <cstdint>
@@ -18,10 +26,11 @@
 
 namespace flashmla::kernels {
 
-constexpr int kCombineWarps = 4;  // warps per CTA, one CTA per row
-// 8 CTAs of 128 threads per SM leave 64 registers a thread: room for the
-// kLoadsInFlight float4 loads (ptxas otherwise aims at 32 and spills).
-constexpr int kCombineMinBlocks = 8;
+constexpr int kCombineWarps = 4;     // warps per CTA, each with its own row (or row chunk)
+constexpr int kCombineMinBlocks = 4;  // 16 warps per SM at up to 128 registers a thread
+// Rows (times heads) up to this many get 4 warps each, one per 128 dims, so
+// that a batch of one long request still has hundreds of warps reading.
+constexpr int64_t kCombineFewRows = 1024;
 
 struct CombineParams {
   int32_t num_splits;
@@ -81,17 +90,18 @@ struct Vec4<__half> {
   }
 };
 
-// Merges `count` partials of one row; one CTA per row. Every warp reduces
-// the lse values (a few hundred bytes, cached); warp w then owns dims
-// [128 w, 128 w + 128) (and every 512th after), 4 per lane, so a row's
-// partials are read by all 4 warps at once. lse_row[s * lse_stride] and
-// partial_row[s * partial_stride + c] are partial s's lse and out.
-template <typename PartialT, typename OutT>
+// One warp merges `count` partials of one row over kVec * 128 dims from
+// dim0 (lane l: the float4 groups at dim0 + 4 (l + 32 k), k < kVec).
+// lse_row[s * lse_stride] and partial_row[s * partial_stride + c] are
+// partial s's lse and out; lse_out (nullptr: another warp's job) gets the
+// row's lse.
+template <int kVec, typename PartialT, typename OutT>
 __device__ __forceinline__ void combine_row(const float* lse_row, int64_t lse_stride, const PartialT* partial_row,
-                                            int64_t partial_stride, int32_t count, const float* sink, int32_t d_v,
+                                            int64_t partial_stride, int32_t count, const float* sink, int32_t dim0,
                                             OutT* out_row, float* lse_out) {
+  // Loads in flight per lane: kUnroll partials of kVec float4 each.
+  constexpr int kUnroll = kVec == 1 ? 16 : 2;
   const int32_t lane = threadIdx.x % 32;
-  const int32_t warp = threadIdx.x / 32;
   float row_max = -INFINITY;
   bool nan_seen = false;  // fmaxf drops NaN; a NaN partial must still make a NaN row
   for (int32_t s = lane; s < count; s += 32) {
@@ -101,99 +111,99 @@ __device__ __forceinline__ void combine_row(const float* lse_row, int64_t lse_st
   }
 #pragma unroll
   for (int offset = 16; offset > 0; offset /= 2) row_max = fmaxf(row_max, __shfl_xor_sync(0xffffffffu, row_max, offset));
-  const int32_t first_dim = warp * 128 + lane * 4;
-  constexpr int32_t kDimStep = kCombineWarps * 128;
-  if (__any_sync(0xffffffffu, nan_seen)) {
-    for (int32_t c = first_dim; c < d_v; c += kDimStep) Vec4<OutT>::store(out_row + c, make_float4(NAN, NAN, NAN, NAN));
-    if (threadIdx.x == 0) *lse_out = NAN;
-    return;
-  }
-  if (row_max == -INFINITY) {  // every partial is empty
-    for (int32_t c = first_dim; c < d_v; c += kDimStep) Vec4<OutT>::store(out_row + c, make_float4(0.f, 0.f, 0.f, 0.f));
-    if (threadIdx.x == 0) *lse_out = -INFINITY;
+  const bool nan_row = __any_sync(0xffffffffu, nan_seen);
+  if (nan_row || row_max == -INFINITY) {
+    // A NaN partial makes the row NaN; a row of empty partials is 0, lse -inf.
+    const float fill = nan_row ? NAN : 0.f;
+#pragma unroll
+    for (int k = 0; k < kVec; ++k) Vec4<OutT>::store(out_row + dim0 + 4 * (lane + 32 * k), make_float4(fill, fill, fill, fill));
+    if (lse_out != nullptr && lane == 0) *lse_out = nan_row ? NAN : -INFINITY;
     return;
   }
   float sum = 0.f;
   for (int32_t s = lane; s < count; s += 32) sum += expf(lse_row[s * lse_stride] - row_max);
 #pragma unroll
   for (int offset = 16; offset > 0; offset /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, offset);
-  if (threadIdx.x == 0) *lse_out = row_max + logf(sum);
+  if (lse_out != nullptr && lane == 0) *lse_out = row_max + logf(sum);
 
   // A +inf sink makes the denominator infinite (out = 0); -inf adds nothing.
   const float sink_term = sink != nullptr ? expf(*sink - row_max) : 0.f;
   const float inv_denominator = 1.f / (sum + sink_term);
 
-  // The weights go through shared memory, a chunk at a time, so that the
-  // loop below issues kLoadsInFlight independent loads per thread: a row of
-  // many partials is read at memory speed, not at one latency per partial.
-  constexpr int32_t kWeightChunk = 256;
-  constexpr int32_t kLoadsInFlight = 8;
-  __shared__ float weights[kWeightChunk];
-  for (int32_t c0 = 0; c0 < d_v; c0 += kDimStep) {  // the same trip count in every thread
-    const int32_t c = c0 + first_dim;
-    const bool active = c < d_v;
-    float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
-    for (int32_t base = 0; base < count; base += kWeightChunk) {
-      const int32_t n = min(kWeightChunk, count - base);
-      __syncthreads();  // the previous chunk's weights are consumed
-      for (int32_t s = threadIdx.x; s < n; s += blockDim.x) {
-        const float lse_s = lse_row[(base + s) * lse_stride];
-        weights[s] = lse_s == -INFINITY ? 0.f : expf(lse_s - row_max) * inv_denominator;
-      }
-      __syncthreads();
-      const PartialT* chunk = partial_row + int64_t(base) * partial_stride + c;
-      int32_t s = 0;
-      for (; s + kLoadsInFlight <= n; s += kLoadsInFlight) {
-        float w[kLoadsInFlight];
-        float4 v[kLoadsInFlight];
+  float4 acc[kVec];
 #pragma unroll
-        for (int k = 0; k < kLoadsInFlight; ++k) {
-          w[k] = weights[s + k];
-          // An empty partial (weight 0) is never read: its out may be NaN.
-          v[k] = active && w[k] != 0.f ? Vec4<PartialT>::load(chunk + (s + k) * partial_stride)
-                                       : make_float4(0.f, 0.f, 0.f, 0.f);
-        }
+  for (int k = 0; k < kVec; ++k) acc[k] = make_float4(0.f, 0.f, 0.f, 0.f);
+  const PartialT* lane_row = partial_row + dim0 + 4 * lane;
+  for (int32_t base = 0; base < count; base += 32) {  // the same trip count in every lane
+    const int32_t n = min(32, count - base);
+    // Lane l holds partial base + l's weight; the loop below takes it by shuffle.
+    const float lse_l = lane < n ? lse_row[(base + lane) * lse_stride] : -INFINITY;
+    const float w_lane = lse_l == -INFINITY ? 0.f : expf(lse_l - row_max) * inv_denominator;
+    for (int32_t s = 0; s < n; s += kUnroll) {
+      float w[kUnroll];
+      float4 v[kUnroll][kVec];
 #pragma unroll
-        for (int k = 0; k < kLoadsInFlight; ++k) {
-          acc.x += w[k] * v[k].x;
-          acc.y += w[k] * v[k].y;
-          acc.z += w[k] * v[k].z;
-          acc.w += w[k] * v[k].w;
+      for (int u = 0; u < kUnroll; ++u) {
+        const float wu = __shfl_sync(0xffffffffu, w_lane, (s + u) % 32);
+        w[u] = s + u < n ? wu : 0.f;
+        // An empty partial (weight 0) is never read: its out may be NaN.
+#pragma unroll
+        for (int k = 0; k < kVec; ++k) {
+          v[u][k] = w[u] != 0.f ? Vec4<PartialT>::load(lane_row + int64_t(base + s + u) * partial_stride + 128 * k)
+                                : make_float4(0.f, 0.f, 0.f, 0.f);
         }
       }
-      for (; s < n; ++s) {
-        const float w = weights[s];
-        if (active && w != 0.f) {
-          const float4 v = Vec4<PartialT>::load(chunk + s * partial_stride);
-          acc.x += w * v.x;
-          acc.y += w * v.y;
-          acc.z += w * v.z;
-          acc.w += w * v.w;
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) {
+#pragma unroll
+        for (int k = 0; k < kVec; ++k) {
+          acc[k].x += w[u] * v[u][k].x;
+          acc[k].y += w[u] * v[u][k].y;
+          acc[k].z += w[u] * v[u][k].z;
+          acc[k].w += w[u] * v[u][k].w;
         }
       }
     }
-    if (active) Vec4<OutT>::store(out_row + c, acc);
   }
+#pragma unroll
+  for (int k = 0; k < kVec; ++k) Vec4<OutT>::store(out_row + dim0 + 4 * (lane + 32 * k), acc[k]);
 }
 
-// Grid: x = (request, query token), y = head: one CTA per row, so even a
-// batch of one request keeps h_q CTAs busy.
-template <typename PartialT, typename OutT>
+// The row (head) and the first dim of this warp's part of it: blockIdx.y
+// counts groups of kCombineWarps (head, chunk) pairs. kDimV is 512, the
+// only d_v the kernels are built for (validated).
+template <int kChunks>
+struct CombineTask {
+  int32_t head;
+  int32_t dim0;
+  bool valid;
+};
+template <int kChunks>
+__device__ __forceinline__ CombineTask<kChunks> combine_task(int32_t h_q) {
+  const int32_t task = int32_t(blockIdx.y) * kCombineWarps + int32_t(threadIdx.x / 32);
+  return {task / kChunks, (task % kChunks) * (512 / kChunks), task / kChunks < h_q};
+}
+
+// Grid: x = (request, query token), y = groups of kCombineWarps (head,
+// chunk) pairs: one warp per row part, so even a batch of one request keeps
+// h_q warps busy.
+template <int kChunks, typename PartialT, typename OutT>
 __global__ void __launch_bounds__(kCombineWarps * 32, kCombineMinBlocks) combine_kernel(const CombineParams p) {
-  const int32_t h = blockIdx.y;
+  const CombineTask<kChunks> t = combine_task<kChunks>(p.h_q);
   const int64_t i = blockIdx.x / p.s_q;  // request
   const int64_t j = blockIdx.x % p.s_q;  // query token
 
   // The partials may be written by the kernel launched just before this one.
   cudaGridDependencySynchronize();
-
-  combine_row<PartialT, OutT>(
+  if (!t.valid) return;
+  const int32_t h = t.head;
+  combine_row<4 / kChunks, PartialT, OutT>(
       p.lse_partial + i * p.stride_lse_partial_b + h * p.stride_lse_partial_h + j, p.stride_lse_partial_split,
       static_cast<const PartialT*>(p.out_partial) + i * p.stride_out_partial_b + j * p.stride_out_partial_s +
           h * p.stride_out_partial_h,
-      p.stride_out_partial_split, p.num_splits, p.attn_sink != nullptr ? p.attn_sink + h : nullptr, p.d_v,
+      p.stride_out_partial_split, p.num_splits, p.attn_sink != nullptr ? p.attn_sink + h : nullptr, t.dim0,
       static_cast<OutT*>(p.out) + i * p.stride_out_b + j * p.stride_out_s + h * p.stride_out_h,
-      p.lse + i * p.stride_lse_b + h * p.stride_lse_h + j);
+      t.dim0 == 0 ? p.lse + i * p.stride_lse_b + h * p.stride_lse_h + j : nullptr);
 }
 
 // The split-KV combine of a decode schedule: request i's partials are slots
@@ -215,14 +225,16 @@ struct ScheduledCombineParams {
   int64_t stride_lse_b, stride_lse_h;
 };
 
-template <typename OutT>
+template <int kChunks, typename OutT>
 __global__ void __launch_bounds__(kCombineWarps * 32, kCombineMinBlocks) combine_scheduled_kernel(const ScheduledCombineParams p) {
-  const int32_t h = blockIdx.y;
+  const CombineTask<kChunks> t = combine_task<kChunks>(p.h_q);
   const int64_t i = blockIdx.x / p.s_q;
   const int64_t j = blockIdx.x % p.s_q;
 
   // The partials come from the decode kernel launched just before.
   cudaGridDependencySynchronize();
+  if (!t.valid) return;
+  const int32_t h = t.head;
   const int32_t first = p.split_begin[i];
   const int32_t count = p.split_begin[i + 1] - first;
   // One slot: written directly by the decode kernel. Slots outside the
@@ -231,10 +243,11 @@ __global__ void __launch_bounds__(kCombineWarps * 32, kCombineMinBlocks) combine
 
   const int64_t row = (int64_t(first) * p.s_q + j) * p.h_q + h;
   const int64_t split_stride = int64_t(p.s_q) * p.h_q;
-  combine_row<float, OutT>(p.lse_partial + row, split_stride, p.out_partial + row * p.d_v,
-                           split_stride * p.d_v, count, p.attn_sink != nullptr ? p.attn_sink + h : nullptr, p.d_v,
-                           static_cast<OutT*>(p.out) + i * p.stride_out_b + j * p.stride_out_s + h * p.stride_out_h,
-                           p.lse + i * p.stride_lse_b + h * p.stride_lse_h + j);
+  combine_row<4 / kChunks, float, OutT>(
+      p.lse_partial + row, split_stride, p.out_partial + row * p.d_v, split_stride * p.d_v, count,
+      p.attn_sink != nullptr ? p.attn_sink + h : nullptr, t.dim0,
+      static_cast<OutT*>(p.out) + i * p.stride_out_b + j * p.stride_out_s + h * p.stride_out_h,
+      t.dim0 == 0 ? p.lse + i * p.stride_lse_b + h * p.stride_lse_h + j : nullptr);
 }
 
 }  // namespace flashmla::kernels

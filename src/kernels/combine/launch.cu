@@ -6,18 +6,25 @@
 namespace flashmla::kernels {
 namespace {
 
-// One CTA per (row, head), launched with PDL: it may be scheduled while the
-// producer of its partials drains.
+// One warp per (row, head), or per quarter of it when the batch has few rows
+// (kCombineFewRows), kCombineWarps warps per CTA, launched with PDL: it may
+// be scheduled while the producer of its partials drains.
+bool combine_in_chunks(int64_t rows, int64_t h_q) { return rows * h_q <= kCombineFewRows; }
+
 template <typename KernelParams>
 cudaError_t launch_rows(void (*kernel)(KernelParams), const KernelParams& params, int64_t rows, int64_t h_q,
-                        cudaStream_t stream) {
-  return launch_pdl(kernel, dim3(unsigned(rows), unsigned(h_q), 1), dim3(kCombineWarps * 32, 1, 1), 0, stream,
+                        int chunks, cudaStream_t stream) {
+  const int64_t groups = (h_q * chunks + kCombineWarps - 1) / kCombineWarps;
+  return launch_pdl(kernel, dim3(unsigned(rows), unsigned(groups), 1), dim3(kCombineWarps * 32, 1, 1), 0, stream,
                     params);
 }
 
 template <typename PartialT, typename OutT>
 cudaError_t launch_typed(const CombineParams& params, int64_t rows, cudaStream_t stream) {
-  return launch_rows(combine_kernel<PartialT, OutT>, params, rows, params.h_q, stream);
+  if (combine_in_chunks(rows, params.h_q)) {
+    return launch_rows(combine_kernel<4, PartialT, OutT>, params, rows, params.h_q, 4, stream);
+  }
+  return launch_rows(combine_kernel<1, PartialT, OutT>, params, rows, params.h_q, 1, stream);
 }
 
 template <typename PartialT>
@@ -28,6 +35,14 @@ cudaError_t launch_for_out(const CombineParams& params, DType dtype, int64_t row
     case DType::kFloat32: return launch_typed<PartialT, float>(params, rows, stream);
   }
   return cudaErrorNotSupported;
+}
+
+template <typename OutT>
+cudaError_t launch_scheduled_typed(const ScheduledCombineParams& params, int64_t rows, cudaStream_t stream) {
+  if (combine_in_chunks(rows, params.h_q)) {
+    return launch_rows(combine_scheduled_kernel<4, OutT>, params, rows, params.h_q, 4, stream);
+  }
+  return launch_rows(combine_scheduled_kernel<1, OutT>, params, rows, params.h_q, 1, stream);
 }
 
 }  // namespace
@@ -85,9 +100,9 @@ cudaError_t launch_scheduled_combine(const ScheduledCombineArgs& args, cudaStrea
   params.stride_lse_b = args.stride_lse_b;
   params.stride_lse_h = args.stride_lse_h;
   switch (args.dtype) {
-    case DType::kBFloat16: return launch_rows(combine_scheduled_kernel<__nv_bfloat16>, params, rows, args.h_q, stream);
-    case DType::kFloat16: return launch_rows(combine_scheduled_kernel<__half>, params, rows, args.h_q, stream);
-    case DType::kFloat32: return launch_rows(combine_scheduled_kernel<float>, params, rows, args.h_q, stream);
+    case DType::kBFloat16: return launch_scheduled_typed<__nv_bfloat16>(params, rows, stream);
+    case DType::kFloat16: return launch_scheduled_typed<__half>(params, rows, stream);
+    case DType::kFloat32: return launch_scheduled_typed<float>(params, rows, stream);
   }
   return cudaErrorNotSupported;
 }
