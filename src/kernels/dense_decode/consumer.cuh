@@ -24,6 +24,7 @@
 #include "kernels/dense_decode/config.cuh"
 #include "kernels/dense_decode/params.h"
 #include "kernels/dense_decode/schedule.cuh"
+#include "kernels/pv_half.cuh"
 #include "kernels/score_softmax.cuh"
 
 namespace flashmla::kernels::dense_decode {
@@ -73,27 +74,6 @@ __device__ __forceinline__ TileRows tile_rows(const Params& p, int tid_wg, int32
     rows.head[h] = is_query ? kv_head * p.group + head_in_group : -1;
   }
   return rows;
-}
-
-// O_half += P V_half over warpgroup `half`'s 256 V dims of the stage, waited for.
-template <typename Cfg, typename Accumulator>
-__device__ __forceinline__ void accumulate_pv(typename Cfg::SharedStorage& smem, int stage, int half, int tid_wg,
-                                              Accumulator& tOrO) {
-  Tensor sVt = make_tensor(make_smem_ptr(smem.k), typename Cfg::SmemLayoutVt{});
-  Tensor sP = make_tensor(make_smem_ptr(smem.p), typename Cfg::SmemLayoutP{});
-  typename Cfg::TiledMmaPV mma_pv;
-  auto thr_pv = mma_pv.get_thread_slice(tid_wg);
-  Tensor tOrP = thr_pv.partition_fragment_A(sP);
-  Tensor sVtw = local_tile(sVt(_, _, stage), Shape<Int<Cfg::kHalfV>, Int<Cfg::kBlockN>>{}, make_coord(half, _0{}));
-  Tensor tOrV = thr_pv.partition_fragment_B(sVtw);
-  device::gemm_ss(mma_pv, tOrP, tOrV, tOrO, /*zero_init=*/false);
-  warpgroup_wait<0>();
-}
-
-template <typename Cfg>
-__device__ __forceinline__ auto make_output_accumulator() {
-  typename Cfg::TiledMmaPV mma_pv;
-  return partition_fragment_C(mma_pv, Shape<Int<Cfg::kBlockM>, Int<Cfg::kHalfV>>{});  // 128 fp32
 }
 
 // A warpgroup's 256 output columns from col0 for its two rows: the input
@@ -241,7 +221,7 @@ __device__ __forceinline__ void consume_scores(const CUtensorMap* q_map, const P
         CUTE_UNROLL
         for (int i = 0; i < 128; ++i) tOrO(i) *= rescale[(i / 2) % 2];
       }
-      accumulate_pv<Cfg>(smem, stage, /*half=*/0, tid_wg, tOrO);
+      accumulate_pv<Cfg>(smem.p, smem.k, stage, /*half=*/0, tid_wg, tOrO);
       if (tid_wg == 0) device::mbarrier_arrive_here_and_peer<kMulticast>(&smem.k_empty[stage]);
     }
 
@@ -297,7 +277,7 @@ __device__ __forceinline__ void consume_values(const Params& p, typename Cfg::Sh
           CUTE_UNROLL
           for (int i = 0; i < 128; ++i) tOrO(i) *= rescale[(i / 2) % 2];
         }
-        accumulate_pv<Cfg>(smem, stage, /*half=*/1, tid_wg, tOrO);
+        accumulate_pv<Cfg>(smem.p, smem.k, stage, /*half=*/1, tid_wg, tOrO);
         device::named_barrier_arrive(kBarPFree, Cfg::kConsumerThreads);
       }
       if (tid_wg == 0) device::mbarrier_arrive_here_and_peer<kMulticast>(&smem.k_empty[stage]);

@@ -26,6 +26,7 @@
 #include "kernels/sparse_decode/params.h"
 #include "kernels/sparse_decode/producer.cuh"
 #include "kernels/sparse_decode/schedule.cuh"
+#include "kernels/pv_half.cuh"
 #include "kernels/score_softmax.cuh"
 
 namespace flashmla::kernels::sparse_decode {
@@ -64,27 +65,6 @@ __device__ __forceinline__ ConsumerRows consumer_rows(int tid_wg, int32_t head0,
 template <bool kCrossover, typename SharedStorage>
 __device__ __forceinline__ void release_stage(SharedStorage& smem, int stage, int tid_wg) {
   if (tid_wg == 0) device::mbarrier_arrive_here_and_peer<kCrossover>(&smem.k_empty[stage]);
-}
-
-// O_half += P V_half over warpgroup `half`'s 256 V dims of the stage, waited for.
-template <typename Cfg, typename SharedStorage, typename Accumulator>
-__device__ __forceinline__ void accumulate_pv(SharedStorage& smem, int stage, int half, int tid_wg,
-                                              Accumulator& tOrO) {
-  Tensor sVt = make_tensor(make_smem_ptr(smem.k), typename Cfg::SmemLayoutVt{});
-  Tensor sP = make_tensor(make_smem_ptr(smem.p), typename Cfg::SmemLayoutP{});
-  typename Cfg::TiledMmaPV mma_pv;
-  auto thr_pv = mma_pv.get_thread_slice(tid_wg);
-  Tensor tOrP = thr_pv.partition_fragment_A(sP);
-  Tensor sVtw = local_tile(sVt(_, _, stage), Shape<Int<Cfg::kHalfV>, Int<Cfg::kBlockN>>{}, make_coord(half, _0{}));
-  Tensor tOrV = thr_pv.partition_fragment_B(sVtw);
-  device::gemm_ss(mma_pv, tOrP, tOrV, tOrO, /*zero_init=*/false);
-  warpgroup_wait<0>();
-}
-
-template <typename Cfg>
-__device__ __forceinline__ auto make_output_accumulator() {
-  typename Cfg::TiledMmaPV mma_pv;
-  return partition_fragment_C(mma_pv, Shape<Int<Cfg::kBlockM>, Int<Cfg::kHalfV>>{});  // 128 fp32
 }
 
 // A consumer warpgroup's 256 columns of a piece's output, starting at
@@ -194,7 +174,7 @@ __device__ __forceinline__ void consume_scores(const CUtensorMap* q_map, const P
         CUTE_UNROLL
         for (int i = 0; i < 128; ++i) tOrO(i) *= rescale[(i / 2) % 2];
       }
-      accumulate_pv<Cfg>(smem, stage, /*half=*/0, tid_wg, tOrO);
+      accumulate_pv<Cfg>(smem.p, smem.k, stage, /*half=*/0, tid_wg, tOrO);
       release_stage<kCrossover>(smem, stage, tid_wg);
     }
 
@@ -255,7 +235,7 @@ __device__ __forceinline__ void consume_values(const Params& p, typename Cfg::Sh
         CUTE_UNROLL
         for (int i = 0; i < 128; ++i) tOrO(i) *= rescale[(i / 2) % 2];
       }
-      accumulate_pv<Cfg>(smem, stage, /*half=*/1, tid_wg, tOrO);
+      accumulate_pv<Cfg>(smem.p, smem.k, stage, /*half=*/1, tid_wg, tOrO);
       device::named_barrier_arrive(kBarPFree, Cfg::kConsumerThreads);
       release_stage<kCrossover>(smem, stage, tid_wg);
     }

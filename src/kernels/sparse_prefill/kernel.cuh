@@ -23,6 +23,7 @@
 #include "device/wgmma_layout.h"
 #include "kernels/sparse_prefill/config.cuh"
 #include "kernels/sparse_prefill/params.h"
+#include "kernels/pv_half.cuh"
 #include "kernels/score_softmax.cuh"
 
 namespace flashmla::kernels::sparse_prefill {
@@ -106,30 +107,6 @@ __device__ __forceinline__ char* p_tile(typename Cfg::SharedStorage& smem, int s
   } else {
     return reinterpret_cast<char*>(smem.p) + stage * Cfg::kBlockN * Cfg::kBlockN * 2;
   }
-}
-
-// O_half += P V_half of the block in `stage`, waited for: warpgroup `half`'s 256 V dims.
-template <typename Cfg, typename Accumulator>
-__device__ __forceinline__ void accumulate_pv(typename Cfg::SharedStorage& smem, int stage, int half, int tid_wg,
-                                              Accumulator& tOrO) {
-  using Element = typename Cfg::Element;
-  Tensor sVt = make_tensor(make_smem_ptr(smem.k), typename Cfg::SmemLayoutVt{});
-  Tensor sP = make_tensor(make_smem_ptr(reinterpret_cast<Element*>(p_tile<Cfg>(smem, stage))),
-                          typename Cfg::SmemLayoutP{});
-  typename Cfg::TiledMmaPV mma_pv;
-  auto thr_pv = mma_pv.get_thread_slice(tid_wg);
-  Tensor tOrP = thr_pv.partition_fragment_A(sP);
-  Tensor sVtw = local_tile(sVt(_, _, stage), Shape<Int<Cfg::kHalfV>, Int<Cfg::kBlockN>>{}, make_coord(half, _0{}));
-  Tensor tOrV = thr_pv.partition_fragment_B(sVtw);
-  device::gemm_ss(mma_pv, tOrP, tOrV, tOrO, /*zero_init=*/false);
-  warpgroup_wait<0>();
-  warpgroup_fence_operand(tOrO);
-}
-
-template <typename Cfg>
-__device__ __forceinline__ auto make_output_accumulator() {
-  typename Cfg::TiledMmaPV mma_pv;
-  return partition_fragment_C(mma_pv, Shape<Int<Cfg::kBlockM>, Int<Cfg::kHalfV>>{});  // 128 fp32
 }
 
 // A consumer warpgroup's half of O (bf16, times inv per row) staged in q's
@@ -254,7 +231,8 @@ __device__ __forceinline__ void consume_scores(const Params& p, typename Cfg::Sh
       CUTE_UNROLL
       for (int i = 0; i < 128; ++i) tOrO(i) *= rescale[(i / 2) % 2];
     }
-    accumulate_pv<Cfg>(smem, stage, /*half=*/0, tid_wg, tOrO);
+    accumulate_pv<Cfg>(reinterpret_cast<typename Cfg::Element*>(p_tile<Cfg>(smem, stage)), smem.k, stage,
+                       /*half=*/0, tid_wg, tOrO);
     if (tid_wg == 0) device::mbarrier_arrive(&smem.k_empty[stage]);
   }
 
@@ -311,7 +289,8 @@ __device__ __forceinline__ void consume_values(const Params& p, typename Cfg::Sh
       CUTE_UNROLL
       for (int i = 0; i < 128; ++i) tOrO(i) *= rescale[(i / 2) % 2];
     }
-    accumulate_pv<Cfg>(smem, stage, /*half=*/1, tid_wg, tOrO);
+    accumulate_pv<Cfg>(reinterpret_cast<typename Cfg::Element*>(p_tile<Cfg>(smem, stage)), smem.k, stage,
+                       /*half=*/1, tid_wg, tOrO);
     if (tid_wg == 0) device::mbarrier_arrive(&smem.k_empty[stage]);
   }
   device::named_barrier_sync(kBarRowInv, Cfg::kConsumerThreads);

@@ -1,0 +1,40 @@
+// The value product of a score/value consumer warpgroup pair, shared by
+// dense decode, sparse decode and sparse prefill: each warpgroup holds half
+// of O (64 rows x 256 V dims, 128 fp32 registers) and accumulates P V over
+// its half of the V dims, V being the first 512 columns of the stage's K
+// tiles read transposed.
+#pragma once
+
+#include <cute/tensor.hpp>
+
+#include "device/cute_gemm.cuh"
+
+namespace flashmla::kernels {
+
+// O_half += P V_half of the block in `stage`, waited for: warpgroup `half`'s
+// 256 V dims. `p` is the block's 64 x 64 P tile, `k` the KV stages.
+template <typename Cfg, typename Accumulator>
+__device__ __forceinline__ void accumulate_pv(typename Cfg::Element* p, typename Cfg::Element* k, int stage, int half,
+                                              int tid_wg, Accumulator& tOrO) {
+  using namespace cute;
+  Tensor sVt = make_tensor(make_smem_ptr(k), typename Cfg::SmemLayoutVt{});
+  Tensor sP = make_tensor(make_smem_ptr(p), typename Cfg::SmemLayoutP{});
+  typename Cfg::TiledMmaPV mma_pv;
+  auto thr_pv = mma_pv.get_thread_slice(tid_wg);
+  Tensor tOrP = thr_pv.partition_fragment_A(sP);
+  Tensor sVtw = local_tile(sVt(_, _, stage), Shape<Int<Cfg::kHalfV>, Int<Cfg::kBlockN>>{}, make_coord(half, _0{}));
+  Tensor tOrV = thr_pv.partition_fragment_B(sVtw);
+  device::gemm_ss(mma_pv, tOrP, tOrV, tOrO, /*zero_init=*/false);
+  warpgroup_wait<0>();
+  warpgroup_fence_operand(tOrO);
+}
+
+// A warpgroup's half of O.
+template <typename Cfg>
+__device__ __forceinline__ auto make_output_accumulator() {
+  using namespace cute;
+  typename Cfg::TiledMmaPV mma_pv;
+  return partition_fragment_C(mma_pv, Shape<Int<Cfg::kBlockM>, Int<Cfg::kHalfV>>{});  // 128 fp32
+}
+
+}  // namespace flashmla::kernels
