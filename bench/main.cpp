@@ -344,6 +344,16 @@ void fill_gpu_meta(RunMeta* meta) {
   cudaDeviceGetAttribute(&meta->mem_clock_khz, cudaDevAttrMemoryClockRate, 0);
 }
 
+// The row of a case that was not run because the CUDA context had failed.
+CaseResult skipped_case(const Case& c, const char* why) {
+  CaseResult r;
+  r.shape = c;
+  r.status = "error";
+  r.message = std::string("skipped: the CUDA context failed ") + why;
+  r.verified = Verified::kNotApplicable;
+  return r;
+}
+
 int run(int argc, char** argv) {
   Options o;
   const std::string flag_error = parse_flags(argc, argv, &o);
@@ -457,10 +467,7 @@ int run(int argc, char** argv) {
     const Case& c = cases[i];
     CaseResult r;
     if (device_lost) {
-      r.shape = c;
-      r.status = "error";
-      r.message = "skipped: the CUDA context failed on an earlier case";
-      r.verified = Verified::kNotApplicable;
+      r = skipped_case(c, "on an earlier case");
     } else {
       std::fprintf(stderr, "[%zu/%zu] %s %s %s\n", i + 1, cases.size(), c.name.c_str(), to_string(c.op),
                    shape_string(c).c_str());
@@ -482,10 +489,7 @@ int run(int argc, char** argv) {
         anchor_us = peer.timed ? peer.time_us() : 0.0;
       }
       if (device_lost) {
-        r.shape = c;
-        r.status = "error";
-        r.message = "skipped: the CUDA context failed in FlashMLA's run of the case";
-        r.verified = Verified::kNotApplicable;
+        r = skipped_case(c, "in FlashMLA's run of the case");
       } else {
         r = run_case_on_gpu(c, anchor_us, ctx);
       }
