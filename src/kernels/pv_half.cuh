@@ -29,6 +29,38 @@ __device__ __forceinline__ void accumulate_pv(typename Cfg::Element* p, typename
   warpgroup_fence_operand(tOrO);
 }
 
+// P of a block as the A operand of TiledMmaPVRegP, from the 64 x 64 fp32
+// score fragment holding the probabilities: in the wgmma register layouts,
+// the accumulator's values 8 s .. 8 s + 7 (two 8-column groups, rows r and
+// r + 8) are exactly the A fragment of k-step s, in the same order, so the
+// conversion is element by element.
+template <typename Cfg, typename Fragment>
+__device__ __forceinline__ auto make_p_operand(const Fragment& tSrS, int tid_wg) {
+  using namespace cute;
+  typename Cfg::TiledMmaPVRegP mma_pv;
+  auto thr_pv = mma_pv.get_thread_slice(tid_wg);
+  Tensor sP = make_tensor(make_smem_ptr(static_cast<typename Cfg::Element*>(nullptr)), typename Cfg::SmemLayoutP{});
+  Tensor tOrP = thr_pv.partition_fragment_A(sP);  // ((2,2,2), 1, 4) registers
+  static_assert(decltype(size(tOrP))::value == decltype(size(tSrS))::value, "P fragment size");
+  CUTE_UNROLL
+  for (int i = 0; i < size(tOrP); ++i) tOrP(i) = static_cast<typename Cfg::Element>(tSrS(i));
+  return tOrP;
+}
+
+// Issues O_half += P V_half with P from registers (make_p_operand): one
+// committed wgmma batch, not waited for.
+template <typename Cfg, typename POperand, typename Accumulator>
+__device__ __forceinline__ void issue_pv_from_registers(const POperand& tOrP, typename Cfg::Element* k, int stage,
+                                                        int half, int tid_wg, Accumulator& tOrO) {
+  using namespace cute;
+  Tensor sVt = make_tensor(make_smem_ptr(k), typename Cfg::SmemLayoutVt{});
+  typename Cfg::TiledMmaPVRegP mma_pv;
+  auto thr_pv = mma_pv.get_thread_slice(tid_wg);
+  Tensor sVtw = local_tile(sVt(_, _, stage), Shape<Int<Cfg::kHalfV>, Int<Cfg::kBlockN>>{}, make_coord(half, _0{}));
+  Tensor tOrV = thr_pv.partition_fragment_B(sVtw);
+  device::gemm_ss(mma_pv, tOrP, tOrV, tOrO, /*zero_init=*/false);
+}
+
 // A warpgroup's half of O.
 template <typename Cfg>
 __device__ __forceinline__ auto make_output_accumulator() {

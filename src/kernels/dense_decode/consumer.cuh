@@ -203,7 +203,20 @@ __device__ __forceinline__ void consume_scores(const CUtensorMap* q_map, const P
           const int tile = (idx % 64) / 8;  // V tiles 0..7
           *reinterpret_cast<uint4*>(k_stage + tile * kTileBytes + row * 128 + (idx % 8) * 16) = make_uint4(0, 0, 0, 0);
         }
+        // This warpgroup's P V reads the zeroed rows before P is published.
+        device::fence_proxy_async_shared_cta();
+        device::named_barrier_sync(kBarScoreWarps, 128);
       }
+      // Once a row's max settles (most blocks), its rescale is exactly 1:
+      // skip the 128 multiplies when the whole warp can.
+      if (__any_sync(0xffffffffu, rescale[0] != 1.f || rescale[1] != 1.f)) {
+        CUTE_UNROLL
+        for (int i = 0; i < 128; ++i) tOrO(i) *= rescale[(i / 2) % 2];
+      }
+      // This warpgroup's P V takes P from its registers, so it goes to the
+      // tensor pipe before P is stored for the value warpgroup.
+      const auto tOrP = make_p_operand<Cfg>(tSrS, tid_wg);
+      issue_pv_from_registers<Cfg>(tOrP, smem.k, stage, /*half=*/0, tid_wg, tOrO);
       // The value warpgroup is done with the previous block's P and factors.
       if (computed > 0) device::named_barrier_sync(kBarPFree, Cfg::kConsumerThreads);
       ++computed;
@@ -214,14 +227,8 @@ __device__ __forceinline__ void consume_scores(const CUtensorMap* q_map, const P
       }
       device::fence_proxy_async_shared_cta();  // P and the zeroed V rows are read by wgmma
       device::named_barrier_arrive(kBarPReady, Cfg::kConsumerThreads);
-
-      // Once a row's max settles (most blocks), its rescale is exactly 1:
-      // skip the 128 multiplies when the whole warp can.
-      if (__any_sync(0xffffffffu, rescale[0] != 1.f || rescale[1] != 1.f)) {
-        CUTE_UNROLL
-        for (int i = 0; i < 128; ++i) tOrO(i) *= rescale[(i / 2) % 2];
-      }
-      accumulate_pv<Cfg>(smem.p, smem.k, stage, /*half=*/0, tid_wg, tOrO);
+      warpgroup_wait<0>();
+      warpgroup_fence_operand(tOrO);
       if (tid_wg == 0) device::mbarrier_arrive_here_and_peer<kMulticast>(&smem.k_empty[stage]);
     }
 

@@ -96,6 +96,11 @@ struct Config {
   using TiledMmaPV = decltype(make_tiled_mma(
       GMMA::ss_op_selector<Element, Element, float, Shape<Int<kBlockM>, Int<kHalfV>, Int<kBlockN>>,
                            GMMA::Major::K, GMMA::Major::MN>()));
+  // The score warpgroup's own O_half += P V_half with P from its registers
+  // (RS): it need not wait for P to reach shared memory.
+  using TiledMmaPVRegP = decltype(make_tiled_mma(
+      GMMA::rs_op_selector<Element, Element, float, Shape<Int<kBlockM>, Int<kHalfV>, Int<kBlockN>>,
+                           GMMA::Major::K, GMMA::Major::MN>()));
 
   struct SharedStorage {
     alignas(1024) Element q[cosize_v<SmemLayoutQ>];

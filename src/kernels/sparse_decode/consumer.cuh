@@ -160,6 +160,14 @@ __device__ __forceinline__ void consume_scores(const CUtensorMap* q_map, const P
       }
       float rescale[2];
       online_softmax_step(tSrS, block_max, row_max, row_sum, rescale, p.scale_log2);
+      if (__any_sync(0xffffffffu, rescale[0] != 1.f || rescale[1] != 1.f)) {
+        CUTE_UNROLL
+        for (int i = 0; i < 128; ++i) tOrO(i) *= rescale[(i / 2) % 2];
+      }
+      // This warpgroup's P V takes P from its registers, so it goes to the
+      // tensor pipe before P is stored for the value warpgroup.
+      const auto tOrP = make_p_operand<Cfg>(tSrS, tid_wg);
+      issue_pv_from_registers<Cfg>(tOrP, smem.k, stage, /*half=*/0, tid_wg, tOrO);
       // The value warpgroup is done with the previous block's P and factors.
       if (item > 0) device::named_barrier_sync(kBarPFree, Cfg::kConsumerThreads);
       store_p_tile<Element>(reinterpret_cast<char*>(smem.p), tSrS, tid_wg);
@@ -169,12 +177,8 @@ __device__ __forceinline__ void consume_scores(const CUtensorMap* q_map, const P
       }
       device::fence_proxy_async_shared_cta();  // P is read by wgmma
       device::named_barrier_arrive(kBarPReady, Cfg::kConsumerThreads);
-
-      if (__any_sync(0xffffffffu, rescale[0] != 1.f || rescale[1] != 1.f)) {
-        CUTE_UNROLL
-        for (int i = 0; i < 128; ++i) tOrO(i) *= rescale[(i / 2) % 2];
-      }
-      accumulate_pv<Cfg>(smem.p, smem.k, stage, /*half=*/0, tid_wg, tOrO);
+      warpgroup_wait<0>();
+      warpgroup_fence_operand(tOrO);
       release_stage<kCrossover>(smem, stage, tid_wg);
     }
 
