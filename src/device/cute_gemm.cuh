@@ -10,8 +10,8 @@
 namespace flashmla::device {
 
 template <typename TiledMma, typename TensorA, typename TensorB, typename TensorC>
-__device__ __forceinline__ void gemm_ss(TiledMma& mma, const TensorA& a, const TensorB& b, TensorC& acc,
-                                        bool zero_init) {
+__device__ __forceinline__ void gemm_async(TiledMma& mma, const TensorA& a, const TensorB& b, TensorC& acc,
+                                           bool zero_init) {
   using namespace cute;
   warpgroup_fence_operand(acc);
   warpgroup_arrive();

@@ -24,7 +24,7 @@ __device__ __forceinline__ void accumulate_pv(typename Cfg::Element* p, typename
   Tensor tOrP = thr_pv.partition_fragment_A(sP);
   Tensor sVtw = local_tile(sVt(_, _, stage), Shape<Int<Cfg::kHalfV>, Int<Cfg::kBlockN>>{}, make_coord(half, _0{}));
   Tensor tOrV = thr_pv.partition_fragment_B(sVtw);
-  device::gemm_ss(mma_pv, tOrP, tOrV, tOrO, /*zero_init=*/false);
+  device::gemm_async(mma_pv, tOrP, tOrV, tOrO, /*zero_init=*/false);
   warpgroup_wait<0>();
   warpgroup_fence_operand(tOrO);
 }
@@ -58,7 +58,7 @@ __device__ __forceinline__ void issue_pv_from_registers(const POperand& tOrP, ty
   auto thr_pv = mma_pv.get_thread_slice(tid_wg);
   Tensor sVtw = local_tile(sVt(_, _, stage), Shape<Int<Cfg::kHalfV>, Int<Cfg::kBlockN>>{}, make_coord(half, _0{}));
   Tensor tOrV = thr_pv.partition_fragment_B(sVtw);
-  device::gemm_ss(mma_pv, tOrP, tOrV, tOrO, /*zero_init=*/false);
+  device::gemm_async(mma_pv, tOrP, tOrV, tOrO, /*zero_init=*/false);
 }
 
 // A warpgroup's half of O.

@@ -163,7 +163,7 @@ __device__ __forceinline__ void consume_scores(const CUtensorMap* q_map, const P
         continue;
       }
       Tensor tSrK = thr_qk.partition_fragment_B(sK(_, _, stage));
-      device::gemm_ss(mma_qk, tSrQ, tSrK, tSrS, /*zero_init=*/true);
+      device::gemm_async(mma_qk, tSrQ, tSrK, tSrS, /*zero_init=*/true);
       warpgroup_wait<0>();
       if (last) {
         // The piece's q is read for the last time (every warp's part of the

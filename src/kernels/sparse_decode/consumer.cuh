@@ -139,7 +139,7 @@ __device__ __forceinline__ void consume_scores(const CUtensorMap* q_map, const P
       const int stage = item % Cfg::kStages;
       device::mbarrier_wait_parity(&smem.k_full[stage], (item / Cfg::kStages) & 1);
       Tensor tSrK = thr_qk.partition_fragment_B(sK(_, _, stage));
-      device::gemm_ss(mma_qk, tSrQ, tSrK, tSrS, /*zero_init=*/true);
+      device::gemm_async(mma_qk, tSrQ, tSrK, tSrS, /*zero_init=*/true);
       warpgroup_wait<0>();
       if (block + 1 == piece.to) {
         // The piece's q is read for the last time (every warp's part of the

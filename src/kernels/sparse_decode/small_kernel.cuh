@@ -197,7 +197,7 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
 
       // S^T = K Q^T.
       Tensor tSrK = thr_qk.partition_fragment_A(sK(_, _, stage));
-      device::gemm_ss(mma_qk, tSrK, tSrQ, tSrS, /*zero_init=*/true);
+      device::gemm_async(mma_qk, tSrK, tSrQ, tSrS, /*zero_init=*/true);
       warpgroup_wait<0>();
 
       const bool valid_lo = smem.valid[stage][key0] != 0;
@@ -263,7 +263,7 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
 
       // O^T += V^T P^T over the 8 m64 tiles of V dims.
       Tensor tOrVt = thr_pv.partition_fragment_A(sVt(_, _, stage));
-      device::gemm_ss(mma_pv, tOrVt, tOrPt, tOrO, /*zero_init=*/false);
+      device::gemm_async(mma_pv, tOrVt, tOrPt, tOrO, /*zero_init=*/false);
       warpgroup_wait<0>();
       if (tid == 0) device::mbarrier_arrive(&smem.k_empty[stage]);
     }

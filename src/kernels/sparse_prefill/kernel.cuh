@@ -200,7 +200,7 @@ __device__ __forceinline__ void consume_scores(const Params& p, typename Cfg::Sh
     device::mbarrier_wait_parity(&smem.k_full[stage], (n / Cfg::kStages) & 1);
     device::fence_proxy_async_shared_cta();  // cp.async wrote the stage through the generic proxy
     Tensor tSrK = thr_qk.partition_fragment_B(sK(_, _, stage));
-    device::gemm_ss(mma_qk, tSrQ, tSrK, tSrS, /*zero_init=*/true);
+    device::gemm_async(mma_qk, tSrQ, tSrK, tSrS, /*zero_init=*/true);
     warpgroup_wait<0>();
     warpgroup_fence_operand(tSrS);
 
