@@ -33,7 +33,8 @@ __device__ __forceinline__ void accumulate_pv(typename Cfg::Element* p, typename
 // score fragment holding the probabilities: in the wgmma register layouts,
 // the accumulator's values 8 s .. 8 s + 7 (two 8-column groups, rows r and
 // r + 8) are exactly the A fragment of k-step s, in the same order, so the
-// conversion is element by element.
+// conversion is element by element (checked against CuTe's layouts for every
+// thread and value: CuteCrossCheck.ScoreFragmentIsTheRegisterPOperand).
 template <typename Cfg, typename Fragment>
 __device__ __forceinline__ auto make_p_operand(const Fragment& tSrS, int tid_wg) {
   using namespace cute;
