@@ -68,6 +68,11 @@ Modes:
                           timed alike, a "<case>/FlashMLA" row), and compare
                           with that time instead of the H100 anchors; needs a
                           build with -DFLASHMLA_PEER_SOURCE=<FlashMLA checkout>
+  --flashmla-second       with --against-flashmla: time FlashMLA just after
+                          ours instead of before (on a power-capped GPU the
+                          second run of a long case may see lower clocks;
+                          two runs in both orders show whether the order
+                          moves the ratio)
 
 Output:
   --results FILE          also write one JSON document (meta + every case)
@@ -97,6 +102,7 @@ struct Options {
   std::string suite_path;
   std::string anchors_path;
   bool against_flashmla = false;
+  bool flashmla_second = false;  // FlashMLA timed after ours, not before
 };
 
 bool parse_int(const std::string& text, int64_t* value) {
@@ -160,6 +166,8 @@ std::string parse_flags(int argc, char** argv, Options* o) {
       verify_only = true;
     } else if (name == "against-flashmla" && no_value()) {
       o->against_flashmla = true;
+    } else if (name == "flashmla-second" && no_value()) {
+      o->flashmla_second = true;
     } else if (name == "causal") {
       if (!has_value || value == "1" || value == "true") {
         o->shape_flags["causal"] = "1";
@@ -192,6 +200,7 @@ std::string parse_flags(int argc, char** argv, Options* o) {
     }
   }
   if (verify_only && no_verify) return "--verify-only and --no-verify exclude each other";
+  if (o->flashmla_second && !o->against_flashmla) return "--flashmla-second needs --against-flashmla";
   o->verify = !no_verify;
   o->time = !verify_only;
   if (!o->shape_flags.empty() && !o->custom) return "shape flags need --op";
@@ -474,18 +483,24 @@ int run(int argc, char** argv) {
       const auto anchor = anchors.find(c.name);
       // A custom shape has no anchor, even when it matches a suite case's.
       double anchor_us = o.custom || anchor == anchors.end() ? 0.0 : anchor->second;
-      if (o.against_flashmla) {
+      // FlashMLA's run of the case: its "<case>/FlashMLA" row, printed
+      // before ours whichever ran first.
+      CaseResult peer;
+      bool have_peer = false;
+      auto run_peer = [&] {
         GpuContext peer_ctx = ctx;
         peer_ctx.backend = BackendKind::kFlashMla;
-        CaseResult peer = run_case_on_gpu(c, 0.0, peer_ctx);
+        peer = run_case_on_gpu(c, 0.0, peer_ctx);
         peer.shape.name = c.name + "/FlashMLA";
         if (cudaDeviceSynchronize() != cudaSuccess) {
           device_lost = true;
           peer.status = "error";
         }
         if (peer.status == "error" || peer.verified == Verified::kFail) failed = true;
-        print_json_line(peer, meta);
-        results.push_back(peer);
+        have_peer = true;
+      };
+      if (o.against_flashmla && !o.flashmla_second) {
+        run_peer();
         anchor_us = peer.timed ? peer.time_us() : 0.0;
       }
       if (device_lost) {
@@ -499,6 +514,20 @@ int run(int argc, char** argv) {
         device_lost = true;
         r.status = "error";
         r.message += std::string(r.message.empty() ? "" : "; ") + "CUDA: " + cudaGetErrorString(err);
+      }
+      if (o.against_flashmla && o.flashmla_second) {
+        if (device_lost) {
+          peer = skipped_case(c, "in our run of the case");
+          peer.shape.name = c.name + "/FlashMLA";
+          have_peer = true;
+        } else {
+          run_peer();
+        }
+        r.anchor_us = peer.timed ? peer.time_us() : 0.0;
+      }
+      if (have_peer) {
+        print_json_line(peer, meta);
+        results.push_back(peer);
       }
     }
     if (r.status == "error" || r.verified == Verified::kFail) failed = true;
