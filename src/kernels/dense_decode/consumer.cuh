@@ -225,7 +225,7 @@ __device__ __forceinline__ void consume_scores(const CUtensorMap* q_map, const P
         smem.p_rescale[rows.in_tile[0]] = rescale[0];
         smem.p_rescale[rows.in_tile[1]] = rescale[1];
       }
-      device::fence_proxy_async_shared_cta();  // P and the zeroed V rows are read by wgmma
+      device::fence_proxy_async_shared_cta();  // P is read by wgmma (the zeroed V rows were fenced above)
       device::named_barrier_arrive(kBarPReady, Cfg::kConsumerThreads);
       warpgroup_wait<0>();
       warpgroup_fence_operand(tOrO);
