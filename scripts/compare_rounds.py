@@ -15,8 +15,8 @@ kernels built in) and verifies every case once; the rounds here only time.
 
     scripts/compare_rounds.py [--bench PATH] [--rounds N] [--out DIR] [flashmla-bench flags, e.g. --case D01,D03]
 
-Writes DIR/round-K.json (each run's results file) and DIR/rounds.json (the
-summary), and prints the summary table.
+Writes DIR/round-K.json and DIR/round-K.log (each run's results file and
+output) and DIR/rounds.json (the summary), and prints the summary table.
 """
 
 import argparse
@@ -118,10 +118,12 @@ def main(argv):
         cmd = [args.bench, "--against-flashmla", "--no-verify", "--results", path] + bench_flags
         if k % 2 == 1:
             cmd.insert(2, "--flashmla-second")
-        done = subprocess.run(cmd, stdout=subprocess.DEVNULL)
+        log_path = os.path.join(args.out, "round-%d.log" % (k + 1))
+        with open(log_path, "w") as log:
+            done = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT)
         if done.returncode != 0:
-            print("compare_rounds: round %d failed (exit %d): %s" % (k + 1, done.returncode, " ".join(cmd)),
-                  file=sys.stderr)
+            print("compare_rounds: round %d failed (exit %d, see %s): %s" %
+                  (k + 1, done.returncode, log_path, " ".join(cmd)), file=sys.stderr)
             return 1
         with open(path) as f:
             rounds.append(json.load(f))
