@@ -11,20 +11,39 @@
 
 namespace flashmla::kernels {
 
+// The B operand of P V_half: warpgroup `half`'s 256 V dims of the block in
+// `stage` (`k` the KV stages), partitioned for `thr_pv`, a thread's slice of
+// either P V tiling (P from shared memory or from registers).
+template <typename Cfg, typename ThrMma>
+__device__ __forceinline__ auto v_half_operand(const ThrMma& thr_pv, typename Cfg::Element* k, int stage, int half) {
+  using namespace cute;
+  Tensor sVt = make_tensor(make_smem_ptr(k), typename Cfg::SmemLayoutVt{});
+  Tensor sVtw = local_tile(sVt(_, _, stage), Shape<Int<Cfg::kHalfV>, Int<Cfg::kBlockN>>{}, make_coord(half, _0{}));
+  return thr_pv.partition_fragment_B(sVtw);
+}
+
+// O_half *= each row's factor (rescale[h] for the rows of registers with
+// (i / 2) % 2 == h), skipped when every factor of the warp is exactly 1: once
+// a row's max settles (most blocks), nothing moves.
+template <typename Accumulator>
+__device__ __forceinline__ void rescale_output(Accumulator& tOrO, const float (&rescale)[2]) {
+  if (__any_sync(0xffffffffu, rescale[0] != 1.f || rescale[1] != 1.f)) {
+    CUTE_UNROLL
+    for (int i = 0; i < cute::size(tOrO); ++i) tOrO(i) *= rescale[(i / 2) % 2];
+  }
+}
+
 // O_half += P V_half of the block in `stage`, waited for: warpgroup `half`'s
 // 256 V dims. `p` is the block's 64 x 64 P tile, `k` the KV stages.
 template <typename Cfg, typename Accumulator>
 __device__ __forceinline__ void accumulate_pv(typename Cfg::Element* p, typename Cfg::Element* k, int stage, int half,
                                               int tid_wg, Accumulator& tOrO) {
   using namespace cute;
-  Tensor sVt = make_tensor(make_smem_ptr(k), typename Cfg::SmemLayoutVt{});
   Tensor sP = make_tensor(make_smem_ptr(p), typename Cfg::SmemLayoutP{});
   typename Cfg::TiledMmaPV mma_pv;
   auto thr_pv = mma_pv.get_thread_slice(tid_wg);
   Tensor tOrP = thr_pv.partition_fragment_A(sP);
-  Tensor sVtw = local_tile(sVt(_, _, stage), Shape<Int<Cfg::kHalfV>, Int<Cfg::kBlockN>>{}, make_coord(half, _0{}));
-  Tensor tOrV = thr_pv.partition_fragment_B(sVtw);
-  device::gemm_async(mma_pv, tOrP, tOrV, tOrO, /*zero_init=*/false);
+  device::gemm_async(mma_pv, tOrP, v_half_operand<Cfg>(thr_pv, k, stage, half), tOrO, /*zero_init=*/false);
   warpgroup_wait<0>();
   warpgroup_fence_operand(tOrO);
 }
@@ -54,12 +73,9 @@ template <typename Cfg, typename POperand, typename Accumulator>
 __device__ __forceinline__ void issue_pv_from_registers(const POperand& tOrP, typename Cfg::Element* k, int stage,
                                                         int half, int tid_wg, Accumulator& tOrO) {
   using namespace cute;
-  Tensor sVt = make_tensor(make_smem_ptr(k), typename Cfg::SmemLayoutVt{});
   typename Cfg::TiledMmaPVRegP mma_pv;
   auto thr_pv = mma_pv.get_thread_slice(tid_wg);
-  Tensor sVtw = local_tile(sVt(_, _, stage), Shape<Int<Cfg::kHalfV>, Int<Cfg::kBlockN>>{}, make_coord(half, _0{}));
-  Tensor tOrV = thr_pv.partition_fragment_B(sVtw);
-  device::gemm_async(mma_pv, tOrP, tOrV, tOrO, /*zero_init=*/false);
+  device::gemm_async(mma_pv, tOrP, v_half_operand<Cfg>(thr_pv, k, stage, half), tOrO, /*zero_init=*/false);
 }
 
 // A warpgroup's half of O.

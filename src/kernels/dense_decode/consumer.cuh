@@ -207,12 +207,7 @@ __device__ __forceinline__ void consume_scores(const CUtensorMap* q_map, const P
         device::fence_proxy_async_shared_cta();
         device::named_barrier_sync(kBarScoreWarps, 128);
       }
-      // Once a row's max settles (most blocks), its rescale is exactly 1:
-      // skip the 128 multiplies when the whole warp can.
-      if (__any_sync(0xffffffffu, rescale[0] != 1.f || rescale[1] != 1.f)) {
-        CUTE_UNROLL
-        for (int i = 0; i < 128; ++i) tOrO(i) *= rescale[(i / 2) % 2];
-      }
+      rescale_output(tOrO, rescale);
       // This warpgroup's P V takes P from its registers, so it goes to the
       // tensor pipe before P is stored for the value warpgroup.
       const auto tOrP = make_p_operand<Cfg>(tSrS, tid_wg);
@@ -280,10 +275,7 @@ __device__ __forceinline__ void consume_values(const Params& p, typename Cfg::Sh
       if (live_page(p, piece.req, block, len) >= 0) {
         device::named_barrier_sync(kBarPReady, Cfg::kConsumerThreads);
         const float rescale[2] = {smem.p_rescale[rows.in_tile[0]], smem.p_rescale[rows.in_tile[1]]};
-        if (__any_sync(0xffffffffu, rescale[0] != 1.f || rescale[1] != 1.f)) {
-          CUTE_UNROLL
-          for (int i = 0; i < 128; ++i) tOrO(i) *= rescale[(i / 2) % 2];
-        }
+        rescale_output(tOrO, rescale);
         accumulate_pv<Cfg>(smem.p, smem.k, stage, /*half=*/1, tid_wg, tOrO);
         device::named_barrier_arrive(kBarPFree, Cfg::kConsumerThreads);
       }

@@ -225,12 +225,7 @@ __device__ __forceinline__ void consume_scores(const Params& p, typename Cfg::Sh
     device::fence_proxy_async_shared_cta();  // P is read by wgmma
     device::mbarrier_arrive(&smem.p_full[stage]);
 
-    // Once a row's max settles (most blocks), its rescale is exactly 1:
-    // skip the 128 multiplies when the whole warp can (block 0: O is 0).
-    if (n > 0 && __any_sync(0xffffffffu, rescale[0] != 1.f || rescale[1] != 1.f)) {
-      CUTE_UNROLL
-      for (int i = 0; i < 128; ++i) tOrO(i) *= rescale[(i / 2) % 2];
-    }
+    if (n > 0) rescale_output(tOrO, rescale);  // block 0: O is 0
     accumulate_pv<Cfg>(reinterpret_cast<typename Cfg::Element*>(p_tile<Cfg>(smem, stage)), smem.k, stage,
                        /*half=*/0, tid_wg, tOrO);
     if (tid_wg == 0) device::mbarrier_arrive(&smem.k_empty[stage]);
@@ -285,10 +280,7 @@ __device__ __forceinline__ void consume_values(const Params& p, typename Cfg::Sh
     device::mbarrier_wait_parity(&smem.p_full[stage], (n / Cfg::kStages) & 1);
     device::fence_proxy_async_shared_cta();  // cp.async wrote V through the generic proxy
     const float rescale[2] = {smem.p_rescale[stage][row_in_tile[0]], smem.p_rescale[stage][row_in_tile[1]]};
-    if (n > 0 && __any_sync(0xffffffffu, rescale[0] != 1.f || rescale[1] != 1.f)) {
-      CUTE_UNROLL
-      for (int i = 0; i < 128; ++i) tOrO(i) *= rescale[(i / 2) % 2];
-    }
+    if (n > 0) rescale_output(tOrO, rescale);
     accumulate_pv<Cfg>(reinterpret_cast<typename Cfg::Element*>(p_tile<Cfg>(smem, stage)), smem.k, stage,
                        /*half=*/1, tid_wg, tOrO);
     if (tid_wg == 0) device::mbarrier_arrive(&smem.k_empty[stage]);
