@@ -21,21 +21,12 @@ output) and DIR/rounds.json (the summary), and prints the summary table.
 
 import argparse
 import json
-import math
 import os
+import statistics
 import subprocess
 import sys
 
 PEER_SUFFIX = "/FlashMLA"
-
-
-def median(values):
-    ordered = sorted(values)
-    n = len(ordered)
-    if n == 0:
-        raise ValueError("median of no values")
-    mid = n // 2
-    return ordered[mid] if n % 2 else 0.5 * (ordered[mid - 1] + ordered[mid])
 
 
 def round_times(results):
@@ -74,9 +65,9 @@ def aggregate(rounds):
         cases.append({
             "case": case,
             "rounds": len(ratios),
-            "ours_us": median(ours),
-            "flashmla_us": median(peer),
-            "ratio": median(ratios),
+            "ours_us": statistics.median(ours),
+            "flashmla_us": statistics.median(peer),
+            "ratio": statistics.median(ratios),
             "ratio_min": min(ratios),
             "ratio_max": max(ratios),
         })
@@ -87,7 +78,7 @@ def aggregate(rounds):
     if cases:
         groups["all"] = [c["ratio"] for c in cases]
     for name, ratios in groups.items():
-        geomean[name] = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
+        geomean[name] = statistics.geometric_mean(ratios)
     return {"cases": cases, "geomean": geomean}
 
 

@@ -38,22 +38,7 @@ usage="usage: scripts/cycles.sh [--rounds N] [--flashmla] [--out DIR] BENCH[=LAB
 for spec in "${benches[@]}"; do
   [ -x "${spec%%=*}" ] || { echo "cycles: no flashmla-bench at ${spec%%=*}" >&2; exit 2; }
 done
-ours_kernel() {
-  case "$1" in
-    D*) echo "regex:dense_decode_kernel" ;;
-    S05|S06) echo "regex:sparse_decode_small_kernel" ;;
-    S*) echo "regex:sparse_decode_kernel" ;;
-    P*) echo "regex:sparse_prefill_kernel" ;;
-    *) return 1 ;;
-  esac
-}
-peer_kernel() {
-  case "$1" in
-    D*) echo "regex:flash_fwd_splitkv_mla_kernel" ;;
-    S*) echo "regex:flash_fwd_splitkv_mla_fp8_sparse_kernel" ;;
-    P*) echo "regex:sparse_attn_fwd_kernel" ;;
-  esac
-}
+source "$(dirname "$0")/case_kernels.sh"
 for c in "${cases[@]}"; do
   ours_kernel "$c" >/dev/null || { echo "cycles: unknown case $c (D01..D15, S01..S06, P01..P06)" >&2; exit 2; }
 done

@@ -12,6 +12,7 @@
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+source scripts/case_kernels.sh
 out="build/profile"
 cases=()
 while [ $# -gt 0 ]; do
@@ -27,13 +28,7 @@ scripts/build.sh >"$out/build.log" 2>&1 || { echo "profile: build failed, see $o
 
 status=0
 for c in "${cases[@]}"; do
-  case "$c" in
-    D*) kernel="regex:dense_decode_kernel" ;;
-    S05|S06) kernel="regex:sparse_decode_small_kernel" ;;  # h_q <= 32: heads on the wgmma N dimension
-    S*) kernel="regex:sparse_decode_kernel" ;;
-    P*) kernel="regex:sparse_prefill_kernel" ;;
-    *) echo "profile: unknown case $c" >&2; status=2; continue ;;
-  esac
+  kernel=$(ours_kernel "$c") || { echo "profile: unknown case $c" >&2; status=2; continue; }
   timeout 300 ncu --clock-control none -k "$kernel" -s 1 -c 1 \
     --section SpeedOfLight --section MemoryWorkloadAnalysis --section ComputeWorkloadAnalysis \
     --section SchedulerStats --section WarpStateStats --section SourceCounters \
