@@ -25,6 +25,11 @@ SAMPLES = "Warp Stall Sampling (All Samples)"
 SYNC_MARKS = ("SYNCS.PHASECHK", "BAR.SYNC", "BAR.ARV", "WARPGROUP.DEPBAR", "EXIT")
 
 
+def number(cell):
+    """A numeric cell of ncu's CSV ("1,234"; "" or "-" when not applicable)."""
+    return float(cell.replace(",", "")) if cell not in ("", "-") else 0.0
+
+
 def read_source_csv(path):
     """The instruction rows: (address offset, SASS text, samples, {stall reason: samples})."""
     with open(path, newline="") as f:
@@ -45,7 +50,6 @@ def read_source_csv(path):
             continue
         address = int(r[col["Address"]], 16)
         base = address if base is None else base
-        number = lambda v: float(v.replace(",", "")) if v not in ("", "-") else 0.0
         stalls = {h[len("stall_"):]: number(r[col[h]]) for h in reasons}
         out.append((address - base, r[col["Source"]].strip(), number(r[col[SAMPLES]]), stalls))
     return out
