@@ -85,9 +85,8 @@ __device__ __forceinline__ void store_output_rows(const Params& p, const Piece& 
                                                   int col0, const Accumulator& tOrO) {
   CUTE_UNROLL
   for (int h = 0; h < 2; ++h) {
-    if (rows.head[h] < 0) continue;
-    store_decode_row<typename Cfg::Element, Cfg::kHalfV, Cfg::kDimV>(p, piece, rows.token[h], rows.head[h], h,
-                                                                      inv[h], lse[h], with_lse, col0, tOrO);
+    store_decode_row<typename Cfg::Element, Cfg::kHalfV, Cfg::kDimV, /*kQuadExchange=*/false>(
+        p, piece, rows.head[h] >= 0, rows.token[h], rows.head[h], h, inv[h], lse[h], with_lse, col0, tOrO);
   }
 }
 

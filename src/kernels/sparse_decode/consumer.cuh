@@ -78,9 +78,8 @@ __device__ __forceinline__ void store_output_rows(const Params& p, const Piece& 
                                                   const Accumulator& tOrO) {
   CUTE_UNROLL
   for (int h = 0; h < 2; ++h) {
-    if (row_head[h] < 0) continue;
-    store_decode_row<typename Cfg::Element, Cfg::kHalfV, Cfg::kDimV>(p, piece, s, row_head[h], h, inv[h], lse[h],
-                                                                      with_lse, col0, tOrO);
+    store_decode_row<typename Cfg::Element, Cfg::kHalfV, Cfg::kDimV, /*kQuadExchange=*/true>(
+        p, piece, row_head[h] >= 0, s, row_head[h], h, inv[h], lse[h], with_lse, col0, tOrO);
   }
 }
 
