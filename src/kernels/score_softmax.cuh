@@ -18,8 +18,7 @@ namespace flashmla::kernels {
 // the softmax scale times log2(e) (> 0, so the max of the scaled logits is
 // the scaled max). Finishes the max over the quad, updates the running max
 // (base 2, scaled) and this thread's partial row sums, turns S into
-// P = exp2(S * scale_log2 - max) (one FFMA and one MUFU.EX2 per logit, or
-// the FMA-pipe exponential for one logit in four), and
+// P = exp2(S * scale_log2 - max) (one FFMA and one MUFU.EX2 per logit), and
 // gives the factor each row of O must be rescaled by before P V.
 template <typename Fragment>
 __device__ __forceinline__ void online_softmax_step(Fragment& tSrS, float (&block_max)[2], float (&row_max)[2],
@@ -37,13 +36,10 @@ __device__ __forceinline__ void online_softmax_step(Fragment& tSrS, float (&bloc
     row_max[h] = new_max;
     row_sum[h] *= rescale[h];
   }
-  // One exponential in four on the FMA pipe (device::exp2_fma), the rest on
-  // the MUFU, whose rate alone would set the loop's time.
 #pragma unroll
   for (int i = 0; i < 32; ++i) {
     const int h = (i / 2) % 2;
-    const float exponent = fmaf(tSrS(i), scale_log2, -max_used[h]);
-    const float prob = i % 4 == 3 ? device::exp2_fma(exponent) : device::exp2_ftz(exponent);
+    const float prob = device::exp2_ftz(fmaf(tSrS(i), scale_log2, -max_used[h]));
     tSrS(i) = prob;
     row_sum[h] += prob;
   }
