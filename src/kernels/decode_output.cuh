@@ -16,39 +16,35 @@
 
 #include <cstdint>
 
+#include "device/pack.cuh"
+
 namespace flashmla::kernels {
 
-// A 4 x 4 transpose within the quad: lane q enters with v[i] = its pair of
-// columns of block i (of four 8-column blocks) and leaves with v[i] = lane
-// i's pair of block q, i.e. the 8 columns of block q in order. Every lane of
-// the warp must call it (full-mask shuffles).
-__device__ __forceinline__ void transpose_quad(uint32_t (&v)[4], int lane) {
-  const bool odd_pair = lane & 2;
-  uint32_t s0 = __shfl_xor_sync(0xffffffffu, odd_pair ? v[0] : v[2], 2);
-  uint32_t s1 = __shfl_xor_sync(0xffffffffu, odd_pair ? v[1] : v[3], 2);
-  if (odd_pair) {
-    v[0] = s0;
-    v[1] = s1;
+// One butterfly round of transpose_quad: the lanes whose `bit` is clear swap
+// their v[hi0], v[hi1] for their partner's (lane ^ bit) v[lo0], v[lo1].
+template <int kBit, int kLo0, int kLo1, int kHi0, int kHi1>
+__device__ __forceinline__ void swap_with_partner(uint32_t (&v)[4], int lane) {
+  const bool set = lane & kBit;
+  const uint32_t got0 = __shfl_xor_sync(0xffffffffu, set ? v[kLo0] : v[kHi0], kBit);
+  const uint32_t got1 = __shfl_xor_sync(0xffffffffu, set ? v[kLo1] : v[kHi1], kBit);
+  if (set) {
+    v[kLo0] = got0;
+    v[kLo1] = got1;
   } else {
-    v[2] = s0;
-    v[3] = s1;
-  }
-  const bool odd = lane & 1;
-  s0 = __shfl_xor_sync(0xffffffffu, odd ? v[0] : v[1], 1);
-  s1 = __shfl_xor_sync(0xffffffffu, odd ? v[2] : v[3], 1);
-  if (odd) {
-    v[0] = s0;
-    v[2] = s1;
-  } else {
-    v[1] = s0;
-    v[3] = s1;
+    v[kHi0] = got0;
+    v[kHi1] = got1;
   }
 }
 
-template <typename Element>
-__device__ __forceinline__ uint32_t pack_pair(float a, float b) {
-  Element pair[2] = {static_cast<Element>(a), static_cast<Element>(b)};
-  return *reinterpret_cast<uint32_t*>(pair);
+// A 4 x 4 transpose within the quad: lane q enters with v[i] = its pair of
+// columns of block i (of four 8-column blocks) and leaves with v[i] = lane
+// i's pair of block q, i.e. the 8 columns of block q in order: the 2 x 2
+// blocks of the matrix swap across lane pairs (q, q ^ 2), then the elements
+// within them across (q, q ^ 1). Every lane of the warp must call it
+// (full-mask shuffles).
+__device__ __forceinline__ void transpose_quad(uint32_t (&v)[4], int lane) {
+  swap_with_partner<2, 0, 1, 2, 3>(v, lane);
+  swap_with_partner<1, 0, 2, 1, 3>(v, lane);
 }
 
 // Registers 4 j + 2 h and 4 j + 2 h + 1 of a 64 x kCols accumulator fragment
@@ -81,7 +77,7 @@ __device__ __forceinline__ void store_decode_row(const Params& p, const Piece& p
 #pragma unroll
         for (int i = 0; i < 4; ++i) {
           const int j = 4 * g + i;
-          v[i] = pack_pair<Element>(tOrO(4 * j + 2 * h) * inv, tOrO(4 * j + 2 * h + 1) * inv);
+          v[i] = device::pack_pair<Element>(tOrO(4 * j + 2 * h) * inv, tOrO(4 * j + 2 * h + 1) * inv);
         }
         transpose_quad(v, lane);
         if (row_valid) {
@@ -96,7 +92,7 @@ __device__ __forceinline__ void store_decode_row(const Params& p, const Piece& p
 #pragma unroll
       for (int j = 0; j < kCols / 8; ++j) {
         *reinterpret_cast<uint32_t*>(out_row + 8 * j) =
-            pack_pair<Element>(tOrO(4 * j + 2 * h) * inv, tOrO(4 * j + 2 * h + 1) * inv);
+            device::pack_pair<Element>(tOrO(4 * j + 2 * h) * inv, tOrO(4 * j + 2 * h + 1) * inv);
       }
     }
     if (row_valid && with_lse && quad_lane == 0) {

@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "device/fast_math.cuh"
+#include "device/pack.cuh"
 #include "device/swizzle.h"
 #include "device/wgmma_layout.h"
 
@@ -52,9 +53,8 @@ __device__ __forceinline__ void store_p_tile(char* tile, const Fragment& tSrS, i
 #pragma unroll
   for (int i = 0; i < 32; i += 2) {
     const device::FragmentCoord c = device::wgmma_accumulator_coord(tid_wg, i);
-    Element pair[2] = {static_cast<Element>(tSrS(i)), static_cast<Element>(tSrS(i + 1))};
     const uint32_t offset = device::swizzle_128b(uint32_t(c.row * 128 + c.col * 2));
-    *reinterpret_cast<uint32_t*>(tile + offset) = *reinterpret_cast<uint32_t*>(pair);
+    *reinterpret_cast<uint32_t*>(tile + offset) = device::pack_pair<Element>(tSrS(i), tSrS(i + 1));
   }
 }
 

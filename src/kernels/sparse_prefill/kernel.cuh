@@ -16,6 +16,7 @@
 #include "device/fence.cuh"
 #include "device/mbarrier.cuh"
 #include "device/named_barrier.cuh"
+#include "device/pack.cuh"
 #include "device/pdl.cuh"
 #include "device/swizzle.h"
 #include "device/tma.cuh"
@@ -125,10 +126,9 @@ __device__ __forceinline__ void store_output_half(const Params& p, typename Cfg:
     const device::FragmentCoord c = device::wgmma_accumulator_coord(tid_wg, i);
     const int h = (i / 2) % 2;
     const int col = half * Cfg::kHalfV + c.col;
-    Element pair[2] = {static_cast<Element>(tOrO(i) * inv[h]), static_cast<Element>(tOrO(i + 1) * inv[h])};
     const uint32_t offset =
         (col / 64) * Cfg::kTileBytes + device::swizzle_128b(uint32_t(c.row * 128 + (col % 64) * 2));
-    *reinterpret_cast<uint32_t*>(o_stage + offset) = *reinterpret_cast<uint32_t*>(pair);
+    *reinterpret_cast<uint32_t*>(o_stage + offset) = device::pack_pair<Element>(tOrO(i) * inv[h], tOrO(i + 1) * inv[h]);
   }
   device::named_barrier_sync(kBarOStaged + half, 128);
   const int chunk = tid_wg % 32;  // 16-byte chunk of this warpgroup's 512-byte half row
