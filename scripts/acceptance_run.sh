@@ -74,13 +74,7 @@ if [ $status = 0 ] && in_budget "the GPU tests"; then
 fi
 
 if [ $status = 0 ] && command -v compute-sanitizer >/dev/null 2>&1 && in_budget "memcheck"; then
-  : >"$stem.memcheck.log"
-  for suite in dense_decode:GpuDenseDecodeSanitizer sparse_decode:GpuSparseDecodeSanitizer \
-               sparse_prefill:GpuSparsePrefillSanitizer; do
-    timeout 120 compute-sanitizer --tool memcheck --error-exitcode 1 "build/tests/${suite%%:*}/flashmla_${suite%%:*}_tests" \
-      --gtest_filter="${suite#*:}*" >>"$stem.memcheck.log" 2>&1 || { echo "acceptance_run: memcheck ${suite%%:*} failed"; status=1; }
-  done
-  grep -E "ERROR SUMMARY" "$stem.memcheck.log"
+  scripts/memcheck.sh "$stem.memcheck.log" || { echo "acceptance_run: memcheck failed"; status=1; }
 fi
 
 if [ -n "$cycles" ] && in_budget "the cycle counts"; then
@@ -91,8 +85,11 @@ fi
 
 against="$stem-against-flashmla"
 if in_budget "the verified run"; then
-  timeout 180 build-peer/bench/flashmla-bench --against-flashmla --commit "$commit" --results "$against.json" \
-    >"$against.bench.log" 2>&1 || { echo "acceptance_run: verified run failed"; status=1; }
+  timeout 180 scripts/compare_flashmla.sh --out "$out/verified" --commit "$commit" >/dev/null 2>&1 ||
+    { echo "acceptance_run: verified run failed"; status=1; }
+  mv "$out/verified/"*-against-flashmla.json "$against.json" 2>/dev/null
+  mv "$out/verified/bench.log" "$against.bench.log" 2>/dev/null
+  rm -rf "$out/verified"
   grep -E "ok, .* failed" "$against.bench.log"
 fi
 

@@ -47,17 +47,9 @@ echo "== GPU tests"
 ctest --test-dir build -L gpu --output-on-failure --timeout 300 >"$logs/gpu-tests.log" 2>&1 || status=1
 tail -n 25 "$logs/gpu-tests.log"
 
-# memcheck on the small subset the kernel tests keep for it (suites named *Sanitizer*).
 if command -v compute-sanitizer >/dev/null 2>&1; then
   echo "== compute-sanitizer memcheck"
-  : >"$logs/memcheck.log"
-  for suite in dense_decode:GpuDenseDecodeSanitizer sparse_decode:GpuSparseDecodeSanitizer \
-               sparse_prefill:GpuSparsePrefillSanitizer; do
-    binary="build/tests/${suite%%:*}/flashmla_${suite%%:*}_tests"
-    timeout 300 compute-sanitizer --tool memcheck --error-exitcode 1 \
-      "$binary" --gtest_filter="${suite#*:}*" >>"$logs/memcheck.log" 2>&1 || status=1
-  done
-  grep -E "ERROR SUMMARY|PASSED|FAILED" "$logs/memcheck.log" | tail -n 9
+  scripts/memcheck.sh "$logs/memcheck.log" || status=1
 fi
 
 gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1 | tr -c 'A-Za-z0-9\n' '-' | tr -s '-' | sed 's/-$//')
