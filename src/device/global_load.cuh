@@ -1,8 +1,11 @@
-// Read-only global loads and L2 prefetches for gathers whose addresses come
-// from data (sparse indices): no TMA box fits a scattered token.
+// Read-only global loads, bulk copies and L2 prefetches for gathers whose
+// addresses come from data (sparse indices): no TMA box fits a scattered
+// token.
 #pragma once
 
 #include <cstdint>
+
+#include "device/smem_address.cuh"
 
 namespace flashmla::device {
 
@@ -33,6 +36,23 @@ __device__ __forceinline__ uint2 ld_nc_8b(const void* ptr) {
 // without waiting for them.
 __device__ __forceinline__ void prefetch_l2_bulk(const void* ptr, uint32_t bytes) {
   asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(ptr), "r"(bytes) : "memory");
+}
+
+// PTX ISA "Data Movement and Conversion Instructions: cp.async.bulk"
+// (.shared::cluster.global, .mbarrier::complete_tx::bytes): the TMA engine
+// copies `bytes` (a multiple of 16, both ends 16-byte aligned) of global
+// memory into this CTA's shared memory at `dst` and completes them on
+// `bar`. No registers hold the bytes in flight, which is what lets a
+// gather keep a whole block in flight per warp (bench/gather_ceiling.cu:
+// one such copy per token from two warps per SM outran 256 threads of
+// 16-byte loads by a third). The copy writes through the async proxy:
+// threads that read `dst` before need fence.proxy.async before it is issued.
+__device__ __forceinline__ void bulk_load_shared(void* dst, const void* src, uint32_t bytes, uint64_t* bar) {
+  asm volatile(
+      "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(
+          smem_address(dst)),
+      "l"(src), "r"(bytes), "r"(smem_address(bar))
+      : "memory");
 }
 
 }  // namespace flashmla::device

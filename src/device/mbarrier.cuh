@@ -70,4 +70,19 @@ __device__ __forceinline__ void mbarrier_wait_parity(uint64_t* bar, uint32_t par
   }
 }
 
+// The same wait with its retry loop inside one asm statement: for waits
+// between wgmma batches that accumulate into the same registers (a C++
+// retry loop there made ptxas serialize every wgmma of the kernel, C7520).
+__device__ __forceinline__ void mbarrier_wait_parity_in_asm(uint64_t* bar, uint32_t parity) {
+  asm volatile(
+      "{\n\t"
+      ".reg .pred ready;\n\t"
+      "RETRY:\n\t"
+      "mbarrier.try_wait.parity.shared::cta.b64 ready, [%0], %1;\n\t"
+      "@!ready bra RETRY;\n\t"
+      "}" ::"r"(smem_address(bar)),
+      "r"(parity)
+      : "memory");
+}
+
 }  // namespace flashmla::device

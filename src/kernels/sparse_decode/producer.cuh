@@ -72,16 +72,58 @@ __device__ __forceinline__ void load_token(const TokenRef& t, int q, RawToken<kF
   }
 }
 
-// Hints L2 to fetch a token the next block will gather (its loads then hit
-// L2 instead of paying the full HBM latency inside the producer's loop).
+// The small-head kernel's gather goes through a raw ring in shared memory:
+// each selected token's region-A bytes (V32: all 656, MODEL1: 576) arrive
+// by one bulk copy into the token's slot, issued two blocks ahead by lane
+// quarter 0 of its four threads; a warp's 8 tokens complete on the warp's
+// own barrier of the stage (expecting the bytes of the copies actually
+// issued: an unselected token is never copied). MODEL1's 8 scale bytes
+// (region B) are below a copy's 16-byte granule: each thread loads them
+// with the copy and keeps them in registers until the block is dequantized.
 template <KVFormat kFormat>
-__device__ __forceinline__ void prefetch_token(const TokenRef& t) {
+__device__ __forceinline__ void issue_token_copy(const TokenRef& t, int q, uint8_t* slot, uint64_t* warp_full,
+                                                 uint2& model1_scales) {
   using Format = TokenFormat<kFormat>;
-  if (t.page == nullptr) return;
-  // MODEL1's 8 scale bytes are not prefetched: 16 tokens share a line of
-  // region B, and the address costs registers the producer cannot spare.
-  const uint8_t* token = t.page + int64_t(t.row) * Format::kTokenBytes;
-  device::prefetch_l2_bulk(token, uint32_t(Format::kTokenBytes));
+  const bool copy = q == 0 && t.page != nullptr;
+  const uint32_t copies = __popc(__ballot_sync(0xffffffffu, copy));
+  if (threadIdx.x % 32 == 0) device::mbarrier_arrive_expect_tx(warp_full, copies * uint32_t(Format::kTokenBytes));
+  // Every lane's reads of the slots (and its proxy fence) come before the
+  // copies that overwrite them.
+  __syncwarp();
+  if (copy) device::bulk_load_shared(slot, t.page + int64_t(t.row) * Format::kTokenBytes, Format::kTokenBytes, warp_full);
+  if constexpr (kFormat == KVFormat::kFp8Model1) {
+    model1_scales = make_uint2(0, 0);
+    if (t.page != nullptr) {
+      model1_scales = device::ld_nc_8b(t.page + int64_t(t.page_block_size) * Format::kTokenBytes +
+                                       int64_t(t.row) * Format::kScaleBytes);
+    }
+  }
+}
+
+// Lane quarter q's share of a token from its raw slot (the same registers
+// load_token fills from global memory); an unselected token is all zero
+// bytes, whatever the slot holds from an earlier block.
+template <KVFormat kFormat>
+__device__ __forceinline__ void read_raw_token(const uint8_t* slot, bool selected, const uint2& model1_scales, int q,
+                                               RawToken<kFormat>& raw) {
+  using Format = TokenFormat<kFormat>;
+  constexpr int kChunks = RawToken<kFormat>::kChunks;
+  if (!selected) {
+    CUTE_UNROLL
+    for (int i = 0; i < kChunks; ++i) raw.nope[i] = make_uint4(0, 0, 0, 0);
+    raw.rope[0] = raw.rope[1] = make_uint4(0, 0, 0, 0);
+    raw.scales = make_uint4(0, 0, 0, 0);
+    return;
+  }
+  CUTE_UNROLL
+  for (int i = 0; i < kChunks; ++i) raw.nope[i] = *reinterpret_cast<const uint4*>(slot + 16 * (q + 4 * i));
+  raw.rope[0] = *reinterpret_cast<const uint4*>(slot + Format::kRopeOffset + 16 * q);
+  raw.rope[1] = *reinterpret_cast<const uint4*>(slot + Format::kRopeOffset + 16 * (q + 4));
+  if constexpr (kFormat == KVFormat::kFp8V32) {
+    raw.scales = *reinterpret_cast<const uint4*>(slot + Format::kScaleOffset);
+  } else {
+    raw.scales = make_uint4(model1_scales.x, model1_scales.y, 0, 0);
+  }
 }
 
 // The scale of NoPE chunk i of lane quarter q's share (chunk q + 4 i), as a
@@ -120,14 +162,16 @@ __device__ __forceinline__ bool token_scales_narrow(const uint4& scales) {
 // (kNumKTiles tiles of 64 rows x 128 bytes, 128B-swizzled): `put(offset,
 // value)` stores 16 bytes at a byte offset of the stage (this CTA's, or for
 // the crossover this CTA's and the peer's). kNarrow: every scale of the
-// token is below 2^8 (one multiply per two codes).
-template <typename Cfg, bool kNarrow, typename Put>
+// token is below 2^8 (one multiply per two codes). Only NoPE chunks
+// [kFirst, kEnd) of the lane's share (tiles kFirst .. kEnd - 1), and the
+// RoPE tile when kRope: the small-head kernel fills its stage in two tile
+// groups.
+template <typename Cfg, bool kNarrow, int kFirst, int kEnd, bool kRope, typename Put>
 __device__ __forceinline__ void store_token_as(const RawToken<Cfg::kFormat>& raw, int q, int row, Put&& put) {
   using Format = typename Cfg::Format;
-  constexpr int kChunks = RawToken<Cfg::kFormat>::kChunks;
   const uint32_t row_bytes = uint32_t(row) * 128;
   CUTE_UNROLL
-  for (int i = 0; i < kChunks; ++i) {
+  for (int i = kFirst; i < kEnd; ++i) {
     // Chunk c = q + 4 i holds dims [16 c, 16 c + 16): tile i (64 dims), 8-dim
     // columns 2 q and 2 q + 1 of it.
     const __nv_bfloat162 scale = chunk_scale<Cfg::kFormat>(raw.scales, i);
@@ -145,15 +189,19 @@ __device__ __forceinline__ void store_token_as(const RawToken<Cfg::kFormat>& raw
     put(tile + device::swizzle_128b(row_bytes + (2 * q) * 16), make_uint4(out[0], out[1], out[2], out[3]));
     put(tile + device::swizzle_128b(row_bytes + (2 * q + 1) * 16), make_uint4(out[4], out[5], out[6], out[7]));
   }
-  // RoPE: bf16 as stored; dims [kNopeDims, kNopeDims + 64) are one whole tile.
-  const uint32_t rope_tile = uint32_t((Format::kNopeDims / 64) * Cfg::kTileBytes);
-  put(rope_tile + device::swizzle_128b(row_bytes + q * 16), raw.rope[0]);
-  put(rope_tile + device::swizzle_128b(row_bytes + (q + 4) * 16), raw.rope[1]);
+  if constexpr (kRope) {
+    // RoPE: bf16 as stored; dims [kNopeDims, kNopeDims + 64) are one whole tile.
+    const uint32_t rope_tile = uint32_t((Format::kNopeDims / 64) * Cfg::kTileBytes);
+    put(rope_tile + device::swizzle_128b(row_bytes + q * 16), raw.rope[0]);
+    put(rope_tile + device::swizzle_128b(row_bytes + (q + 4) * 16), raw.rope[1]);
+  }
 }
 
 // Dequantizes a thread's tokens into a stage: one branch for all of them,
-// so that the compiler interleaves their dequantization.
-template <typename Cfg, int kTokens, typename Put>
+// so that the compiler interleaves their dequantization. By default the
+// whole token; <kFirst, kEnd, kRope> as in store_token_as.
+template <typename Cfg, int kTokens, int kFirst = 0, int kEnd = RawToken<Cfg::kFormat>::kChunks, bool kRope = true,
+          typename Put>
 __device__ __forceinline__ void store_tokens_with(const RawToken<Cfg::kFormat> (&raw)[kTokens], int q,
                                                   const int (&rows)[kTokens], Put&& put) {
   bool narrow = true;
@@ -161,18 +209,18 @@ __device__ __forceinline__ void store_tokens_with(const RawToken<Cfg::kFormat> (
   for (int t = 0; t < kTokens; ++t) narrow = narrow && token_scales_narrow<Cfg::kFormat>(raw[t].scales);
   if (narrow) {
     CUTE_UNROLL
-    for (int t = 0; t < kTokens; ++t) store_token_as<Cfg, true>(raw[t], q, rows[t], put);
+    for (int t = 0; t < kTokens; ++t) store_token_as<Cfg, true, kFirst, kEnd, kRope>(raw[t], q, rows[t], put);
   } else {
     CUTE_UNROLL
-    for (int t = 0; t < kTokens; ++t) store_token_as<Cfg, false>(raw[t], q, rows[t], put);
+    for (int t = 0; t < kTokens; ++t) store_token_as<Cfg, false, kFirst, kEnd, kRope>(raw[t], q, rows[t], put);
   }
 }
 
 // The same into this CTA's stage.
-template <typename Cfg, int kTokens>
+template <typename Cfg, int kTokens, int kFirst = 0, int kEnd = RawToken<Cfg::kFormat>::kChunks, bool kRope = true>
 __device__ __forceinline__ void store_tokens(const RawToken<Cfg::kFormat> (&raw)[kTokens], int q,
                                              const int (&rows)[kTokens], char* stage) {
-  store_tokens_with<Cfg, kTokens>(raw, q, rows, [&](uint32_t offset, uint4 v) {
+  store_tokens_with<Cfg, kTokens, kFirst, kEnd, kRope>(raw, q, rows, [&](uint32_t offset, uint4 v) {
     *reinterpret_cast<uint4*>(stage + offset) = v;
   });
 }

@@ -1,6 +1,6 @@
 // Sparse FP8 decode for h_q <= 32: one CTA per (worker, query token). Two
-// producer warpgroups gather and dequantize (a token quarter per thread,
-// the next block's loads in flight while this block is stored); one
+// producer warpgroups gather (one bulk copy per token into a raw ring, two
+// blocks ahead) and dequantize (a token quarter per thread); one
 // consumer warpgroup computes with the heads on the wgmma N dimension:
 // S^T = K Q^T (M = 64 tokens, N = kN heads), then O^T += V^T P^T (8 m64
 // tiles of V dims). Softmax statistics are per column (head): reduced over
@@ -37,55 +37,67 @@ enum : uint32_t {
   kSmallBarSum = 3,     // every warp's per-head sum is published
 };
 
-// Producer: thread t gathers token t / 4 of each block (lane quarter t % 4).
-// Four blocks are in flight per thread: block n is stored while the raw
-// bytes of block n + 1 load, the tokens of block n + 2 are prefetched into
-// L2 and the index of block n + 3 loads; no iteration waits on a dependent
-// load, and the raw loads find their bytes in L2.
+// Producer: thread t handles token t / 4 of each block (lane quarter t % 4).
+// Block n's raw bytes are read from the raw ring and dequantized into the
+// bf16 stage while the copies of blocks n + 1 and n + 2 are in flight (those
+// of n + 2 are issued as soon as block n's slots are read) and the indices
+// of block n + 3 load: no iteration waits on a load it has just issued.
 template <typename Cfg>
 __device__ __forceinline__ void produce_small(const Params& p, typename Cfg::SharedStorage& smem,
                                              const WorkerRange& range, const int32_t* split_begin, int32_t s) {
   constexpr KVFormat kFormat = Cfg::kFormat;
   const int tid = threadIdx.x;  // 0..255
   const int q = tid % 4;
+  const int warp = tid / 32;
   const int tok[1] = {tid / 4};
 
   BlockCursor fetch(range, p, split_begin);
   BlockSlot<1> cur = fetch_slot<1>(p, fetch, split_begin, s, tok);
   BlockSlot<1> next = fetch_slot<1>(p, fetch, split_begin, s, tok);
   BlockSlot<1> next2 = fetch_slot<1>(p, fetch, split_begin, s, tok);
-  // Two raw buffers, swapped by unrolling the loop twice (copying the next
-  // block's registers into the current ones cost 7% in the crossover).
-  RawToken<kFormat> raw_a[1];
-  RawToken<kFormat> raw_b[1];
-  load_token<kFormat>(resolve_slot(p, cur, 0), q, raw_a[0]);
-  if (q == 0) prefetch_token<kFormat>(resolve_slot(p, next, 0));
+  uint2 scales_cur = make_uint2(0, 0), scales_next = make_uint2(0, 0), scales_next2 = make_uint2(0, 0);  // MODEL1
 
-  int32_t item = 0;
-  auto step = [&](RawToken<kFormat>(&now)[1], RawToken<kFormat>(&later)[1]) {
-    const int stage = item % Cfg::kStages;
-    load_token<kFormat>(resolve_slot(p, next, 0), q, later[0]);  // index and L2 copy arrived earlier
-    if (q == 0) prefetch_token<kFormat>(resolve_slot(p, next2, 0));
+  // The copies of block `item` (the slot's block) into its raw stage; the
+  // slot is the same for every producer thread, so the branch is uniform.
+  auto issue = [&](const BlockSlot<1>& slot, int32_t item, uint2& scales) {
+    if ((slot.flags & kSlotLive) == 0) return;
+    const int raw_stage = item % Cfg::kRawStages;
+    issue_token_copy<kFormat>(resolve_slot(p, slot, 0), q, smem.raw[raw_stage] + tok[0] * Cfg::kRawSlotBytes,
+                              &smem.raw_full[raw_stage][warp], scales);
+  };
+  issue(cur, 0, scales_cur);
+  issue(next, 1, scales_next);
+
+  for (int32_t item = 0; (cur.flags & kSlotLive) != 0; ++item) {
+    const int raw_stage = item % Cfg::kRawStages;
+    const TokenRef ref = resolve_slot(p, cur, 0);
+    device::mbarrier_wait_parity(&smem.raw_full[raw_stage][warp], (item / Cfg::kRawStages) & 1);
+    RawToken<kFormat> raw[1];
+    read_raw_token<kFormat>(smem.raw[raw_stage] + tok[0] * Cfg::kRawSlotBytes, ref.page != nullptr, scales_cur, q,
+                            raw[0]);
+    // This thread's reads of the slot before the async-proxy copy that refills it.
+    device::fence_proxy_async_shared_cta();
+    issue(next2, item + 2, scales_next2);
     const BlockSlot<1> after = fetch_slot<1>(p, fetch, split_begin, s, tok);
 
-    if (item >= Cfg::kStages) {
-      device::mbarrier_wait_parity(&smem.k_empty[stage], ((item / Cfg::kStages) - 1) & 1);
-    }
-    char* stage_bytes = reinterpret_cast<char*>(smem.k) + stage * (Cfg::kNumKTiles * Cfg::kTileBytes);
-    store_tokens<Cfg, 1>(now, q, tok, stage_bytes);
-    if (q == 0) smem.valid[stage][tok[0]] = resolve_slot(p, cur, 0).page != nullptr;
+    // Group 0 (tiles 0-3) once the consumer's first P V half of the
+    // previous block is done, then group 1 (the rest, RoPE included).
+    char* stage_bytes = reinterpret_cast<char*>(smem.k);
+    if (item > 0) device::mbarrier_wait_parity(&smem.k_empty[0], (item - 1) & 1);
+    store_tokens<Cfg, 1, 0, Cfg::kGroup0Chunks, false>(raw, q, tok, stage_bytes);
+    if (q == 0) smem.valid[0][tok[0]] = ref.page != nullptr;
     device::fence_proxy_async_shared_cta();
-    device::mbarrier_arrive(&smem.k_full[stage]);
+    device::mbarrier_arrive(&smem.k_full[0]);
+    if (item > 0) device::mbarrier_wait_parity(&smem.k_empty[1], (item - 1) & 1);
+    store_tokens<Cfg, 1, Cfg::kGroup0Chunks, RawToken<kFormat>::kChunks, true>(raw, q, tok, stage_bytes);
+    device::fence_proxy_async_shared_cta();
+    device::mbarrier_arrive(&smem.k_full[1]);
 
     cur = next;
     next = next2;
     next2 = after;
-    ++item;
-  };
-  while ((cur.flags & kSlotLive) != 0) {
-    step(raw_a, raw_b);
-    if ((cur.flags & kSlotLive) == 0) break;
-    step(raw_b, raw_a);
+    scales_cur = scales_next;
+    scales_next = scales_next2;
   }
 }
 
@@ -108,9 +120,12 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
   if (threadIdx.x == 0) {
     device::prefetch_tensormap(&q_map);
     device::mbarrier_init(&smem.q_full, 1);
-    for (int st = 0; st < Cfg::kStages; ++st) {
-      device::mbarrier_init(&smem.k_full[st], Cfg::kProducerThreads);
-      device::mbarrier_init(&smem.k_empty[st], 1);
+    for (int g = 0; g < Cfg::kGroups; ++g) {
+      device::mbarrier_init(&smem.k_full[g], Cfg::kProducerThreads);
+      device::mbarrier_init(&smem.k_empty[g], 1);
+    }
+    for (int st = 0; st < Cfg::kRawStages; ++st) {
+      for (int w = 0; w < Cfg::kProducerWarps; ++w) device::mbarrier_init(&smem.raw_full[st][w], 1);
     }
     device::fence_barrier_init();
   }
@@ -192,16 +207,17 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
       ++q_loads;
     }
     for (int32_t block = piece.from; block < piece.to; ++block, ++item) {
-      const int stage = item % Cfg::kStages;
-      device::mbarrier_wait_parity(&smem.k_full[stage], (item / Cfg::kStages) & 1);
-
-      // S^T = K Q^T.
-      Tensor tSrK = thr_qk.partition_fragment_A(sK(_, _, stage));
-      device::gemm_async(mma_qk, tSrK, tSrQ, tSrS, /*zero_init=*/true);
+      // S^T = K Q^T, each tile group as it lands.
+      Tensor tSrK = thr_qk.partition_fragment_A(sK(_, _, 0));
+      device::mbarrier_wait_parity(&smem.k_full[0], item & 1);
+      device::gemm_async_k<0, Cfg::kGroup0KSteps>(mma_qk, tSrK, tSrQ, tSrS, /*zero_init=*/true);
+      device::mbarrier_wait_parity_in_asm(&smem.k_full[1], item & 1);
+      device::gemm_async_k<Cfg::kGroup0KSteps, decltype(size<2>(tSrK))::value>(mma_qk, tSrK, tSrQ, tSrS,
+                                                                                /*zero_init=*/false);
       warpgroup_wait<0>();
 
-      const bool valid_lo = smem.valid[stage][key0] != 0;
-      const bool valid_hi = smem.valid[stage][key0 + 8] != 0;
+      const bool valid_lo = smem.valid[0][key0] != 0;
+      const bool valid_hi = smem.valid[0][key0 + 8] != 0;
       float block_max[kHeadsPerThread];
       CUTE_UNROLL
       for (int h = 0; h < kHeadsPerThread; ++h) block_max[h] = -INFINITY;
@@ -261,11 +277,15 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
       device::fence_proxy_async_shared_cta();
       device::named_barrier_sync(kSmallBarPReady, Cfg::kConsumerThreads);
 
-      // O^T += V^T P^T over the 8 m64 tiles of V dims.
-      Tensor tOrVt = thr_pv.partition_fragment_A(sVt(_, _, stage));
-      device::gemm_async(mma_pv, tOrVt, tOrPt, tOrO, /*zero_init=*/false);
+      // O^T += V^T P^T over the 8 m64 tiles of V dims, one batch per tile
+      // group; each group is released as soon as its batch is done.
+      Tensor tOrVt = thr_pv.partition_fragment_A(sVt(_, _, 0));
+      device::gemm_async_m<0, Cfg::kGroup0Tiles>(mma_pv, tOrVt, tOrPt, tOrO);
+      device::gemm_async_m<Cfg::kGroup0Tiles, 8>(mma_pv, tOrVt, tOrPt, tOrO);
+      warpgroup_wait<1>();
+      if (tid == 0) device::mbarrier_arrive(&smem.k_empty[0]);
       warpgroup_wait<0>();
-      if (tid == 0) device::mbarrier_arrive(&smem.k_empty[stage]);
+      if (tid == 0) device::mbarrier_arrive(&smem.k_empty[1]);
     }
 
     // Per-head sums over the warp's tokens, then the 4 warps.
