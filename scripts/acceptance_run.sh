@@ -8,7 +8,11 @@
 # FlashMLA and N timed rounds (compare_rounds.py). A step is not started once
 # --budget seconds have passed, so the files written so far come back.
 #
-#   scripts/acceptance_run.sh --out DIR [--commit SHA] [--rounds N] [--cycles D03,S01] [--budget SECONDS]
+#   scripts/acceptance_run.sh --out DIR [--commit SHA] [--rounds N] [--cycles D03,S01] [--budget SECONDS] [--pack]
+#
+# --pack: at the end, put everything written into DIR/<gpu>-<commit>.tgz and
+# remove the rest (a device call brings back at most 8 files from $OUT; this
+# run writes 9, and the verified results were the ones left behind).
 #
 # Writes DIR/<gpu>-<commit>.gpu-tests.log, .memcheck.log, .cycles.txt and
 # DIR/<gpu>-<commit>-against-flashmla.{json,bench.log,rounds.txt,rounds.json}.
@@ -26,8 +30,10 @@ commit=""
 rounds=8
 cycles=""
 budget=480
+pack=0
 while [ $# -gt 0 ]; do
   case "$1" in
+    --pack) pack=1; shift ;;
     --out) out="$2"; shift 2 ;;
     --commit) commit="$2"; shift 2 ;;
     --rounds) rounds="$2"; shift 2 ;;
@@ -102,4 +108,9 @@ if [ "$rounds" -gt 0 ] && in_budget "the timed rounds"; then
   tail -n 30 "$against.rounds.txt"
 fi
 echo "acceptance_run: done at $(elapsed) s, status $status"
+if [ $pack = 1 ]; then
+  name=$(basename "$stem")
+  (cd "$out" && tar czf "$name.tgz" --exclude="$name.tgz" "$name"* && find . -maxdepth 1 -name "$name*" ! -name "$name.tgz" -delete)
+  echo "acceptance_run: packed into $stem.tgz"
+fi
 exit $status
