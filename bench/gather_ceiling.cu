@@ -20,6 +20,7 @@
 #include <numeric>
 #include <random>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <cuda_runtime_api.h>
@@ -280,24 +281,22 @@ int main(int argc, char** argv) {
       report(label);
       return 0;
     };
-    int bad = 0;
-    if (decode) {
-      constexpr int kB = kDecodeTokenBytes;
-      bad |= ldg(gather_ldg<kB, 0, 0>, 0, 0, 1, rows, "gather");
-      bad |= ldg(gather_ldg<kB, 0, 0>, 0, 0, 2, rows, "gather");
-      bad |= ldg(gather_ldg<kB, 0, 0>, 0, 0, 4, rows, "gather");
-      bad |= ldg(gather_ldg<kB, 2, 0>, 2, 0, 4, rows, "gather");
-      bad |= ldg(gather_ldg<kB, 0, 1>, 0, 1, 1, rows, "gather");
-      bad |= ldg(gather_ldg<kB, 1, 0>, 1, 0, 8, rows_ordered, "ordered");
-    } else {
-      constexpr int kB = kPrefillRowBytes;
-      bad |= ldg(gather_ldg<kB, 0, 0>, 0, 0, 1, rows, "gather");
-      bad |= ldg(gather_ldg<kB, 0, 0>, 0, 0, 2, rows, "gather");
-      bad |= ldg(gather_ldg<kB, 0, 0>, 0, 0, 4, rows, "gather");
-      bad |= ldg(gather_ldg<kB, 2, 0>, 2, 0, 4, rows, "gather");
-      bad |= ldg(gather_ldg<kB, 2, 0>, 2, 0, 8, rows, "gather");
-      bad |= ldg(gather_ldg<kB, 1, 0>, 1, 0, 8, rows_ordered, "ordered");
-    }
+    // The row size is a template argument of the load kernel (its chunk loop
+    // unrolls); the decode cases also try an L2 prefetch, the prefill case 8
+    // CTAs per SM with the 128-byte hint.
+    auto ldg_variants = [&](auto row_bytes) {
+      constexpr int kB = decltype(row_bytes)::value;
+      int failed = ldg(gather_ldg<kB, 0, 0>, 0, 0, 1, rows, "gather");
+      failed |= ldg(gather_ldg<kB, 0, 0>, 0, 0, 2, rows, "gather");
+      failed |= ldg(gather_ldg<kB, 0, 0>, 0, 0, 4, rows, "gather");
+      failed |= ldg(gather_ldg<kB, 2, 0>, 2, 0, 4, rows, "gather");
+      failed |= decode ? ldg(gather_ldg<kB, 0, 1>, 0, 1, 1, rows, "gather")
+                       : ldg(gather_ldg<kB, 2, 0>, 2, 0, 8, rows, "gather");
+      failed |= ldg(gather_ldg<kB, 1, 0>, 1, 0, 8, rows_ordered, "ordered");
+      return failed;
+    };
+    int bad = decode ? ldg_variants(std::integral_constant<int, kDecodeTokenBytes>{})
+                     : ldg_variants(std::integral_constant<int, kPrefillRowBytes>{});
     if (decode) {
       bad |= bulk(gather_bulk<2, 1>, 2, 1, 1);
       bad |= bulk(gather_bulk<2, 2>, 2, 2, 1);
