@@ -9,25 +9,9 @@
 
 namespace flashmla::device {
 
-template <typename TiledMma, typename TensorA, typename TensorB, typename TensorC>
-__device__ __forceinline__ void gemm_async(TiledMma& mma, const TensorA& a, const TensorB& b, TensorC& acc,
-                                           bool zero_init) {
-  using namespace cute;
-  warpgroup_fence_operand(acc);
-  warpgroup_arrive();
-  mma.accumulate_ = zero_init ? GMMA::ScaleOut::Zero : GMMA::ScaleOut::One;
-  CUTE_UNROLL
-  for (int k = 0; k < size<2>(a); ++k) {
-    cute::gemm(mma, a(_, _, k), b(_, _, k), acc);
-    mma.accumulate_ = GMMA::ScaleOut::One;
-  }
-  warpgroup_commit_batch();
-  warpgroup_fence_operand(acc);
-}
-
-// The same over k blocks [kBegin, kEnd) only (the small-head sparse decode
-// kernel issues a block's Q K^T in two batches, one per tile group, as the
-// groups land).
+// Over k blocks [kBegin, kEnd) only (the small-head sparse decode kernel
+// issues a block's Q K^T in two batches, one per tile group, as the groups
+// land).
 template <int kBegin, int kEnd, typename TiledMma, typename TensorA, typename TensorB, typename TensorC>
 __device__ __forceinline__ void gemm_async_k(TiledMma& mma, const TensorA& a, const TensorB& b, TensorC& acc,
                                              bool zero_init) {
@@ -43,6 +27,13 @@ __device__ __forceinline__ void gemm_async_k(TiledMma& mma, const TensorA& a, co
   }
   warpgroup_commit_batch();
   warpgroup_fence_operand(acc);
+}
+
+// Over all k blocks.
+template <typename TiledMma, typename TensorA, typename TensorB, typename TensorC>
+__device__ __forceinline__ void gemm_async(TiledMma& mma, const TensorA& a, const TensorB& b, TensorC& acc,
+                                           bool zero_init) {
+  gemm_async_k<0, decltype(cute::size<2>(a))::value>(mma, a, b, acc, zero_init);
 }
 
 // acc(_, m, _) += A(_, m, _) B for the m blocks [kBegin, kEnd) of A and acc
