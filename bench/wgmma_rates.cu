@@ -1,0 +1,370 @@
+// flashmla-wgmma-rates: how fast do the dense decode kernel's wgmma shapes
+// run on this GPU with nothing else in the way? Every warpgroup of a CTA
+// loops over one job with the kernel's own CuTe tilings and shared-memory
+// layouts (zeros in shared memory: the rate does not depend on values):
+//   qk_ss  S = Q K^T of one block: 36 x HGMMA.64x64x16, Q and K in shared memory
+//   qk_rs  the same with Q in registers (A from registers, K from shared memory)
+//   pv_ss  O_half += P V_half: 4 x HGMMA.64x256x16, P and V in shared memory
+//   pv_rs  the same with P in registers
+// alone and mixed (the schedules a decode kernel could run), one CTA per SM on
+// one SM and on every SM. Reported per CTA: SM cycles per job iteration, the
+// dense bf16 rate in FLOP per cycle per SM (H100/H200 peak: 4096), and the
+// whole GPU's TFLOPS. The question it answers: is Q K^T with both operands
+// in shared memory (N = 64: 4 KB of operands per 32-cycle wgmma, the SM's
+// 128 B/cycle) bounded by shared-memory bandwidth, and what would Q in
+// registers buy?
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include <cuda_runtime_api.h>
+#include <cute/tensor.hpp>
+#include <cutlass/numeric_types.h>
+
+#include "device/cute_gemm.cuh"
+#include "device/fence.cuh"
+#include "device/named_barrier.cuh"
+#include "kernels/pv_half.cuh"
+#include "kernels/score_softmax.cuh"
+#include "device/wgmma_layout.h"
+#include "kernels/dense_decode/config.cuh"
+
+namespace wgmma_rates {
+
+using Cfg = flashmla::kernels::dense_decode::Config<cutlass::bfloat16_t>;
+using Element = Cfg::Element;
+using namespace cute;
+
+enum Job : int { kNone = 0, kQkSS = 1, kQkRS = 2, kPvSS = 3, kPvRS = 4 };
+
+constexpr double job_flops(int j) {
+  // per warpgroup iteration: Q K^T 64 x 64 x 576, P V_half 64 x 256 x 64
+  return j == kQkSS || j == kQkRS ? 2.0 * 64 * 64 * 576 : j == kPvSS || j == kPvRS ? 2.0 * 64 * 256 * 64 : 0.0;
+}
+
+using TiledMmaQKRegQ8 = decltype(make_tiled_mma(
+    GMMA::rs_op_selector<Element, Element, float, Shape<Int<64>, Int<64>, Int<512>>>()));
+using TiledMmaQKRegQ = decltype(make_tiled_mma(
+    GMMA::rs_op_selector<Element, Element, float, Shape<Int<64>, Int<64>, Int<576>>>()));
+
+struct Smem {
+  alignas(1024) Element q[cosize_v<Cfg::SmemLayoutQ>];
+  alignas(1024) Element k[cosize_v<Cfg::SmemLayoutK>];
+  alignas(1024) Element p[cosize_v<Cfg::SmemLayoutP>];
+};
+
+template <int kJob>
+__device__ __forceinline__ float run_job(Smem& smem, int tid_wg, int iters, int stage_flip) {
+  float sink = 0.f;
+  if constexpr (kJob == kQkSS || kJob == kQkRS) {
+    Tensor sQ = make_tensor(make_smem_ptr(smem.q), Cfg::SmemLayoutQ{});
+    Tensor sK = make_tensor(make_smem_ptr(smem.k), Cfg::SmemLayoutK{});
+    Tensor acc = partition_fragment_C(Cfg::TiledMmaQK{}, Shape<Int<64>, Int<64>>{});
+    clear(acc);
+    if constexpr (kJob == kQkSS) {
+      Cfg::TiledMmaQK mma;
+      auto thr = mma.get_thread_slice(tid_wg);
+      Tensor tA = thr.partition_fragment_A(sQ);
+      for (int it = 0; it < iters; ++it) {
+        Tensor tB = thr.partition_fragment_B(sK(_, _, (it ^ stage_flip) & 1));
+        flashmla::device::gemm_async(mma, tA, tB, acc, false);
+        warpgroup_wait<0>();
+      }
+    } else {
+      TiledMmaQKRegQ mma;
+      auto thr = mma.get_thread_slice(tid_wg);
+      // Q's fragment: 144 registers, as a kernel holding Q would carry.
+      Tensor tA = thr.partition_fragment_A(sQ);
+      CUTE_UNROLL
+      for (int i = 0; i < size(tA); ++i) tA(i) = Element(float(i & 7) * 0.f);
+      for (int it = 0; it < iters; ++it) {
+        Tensor tB = thr.partition_fragment_B(sK(_, _, (it ^ stage_flip) & 1));
+        flashmla::device::gemm_async(mma, tA, tB, acc, false);
+        warpgroup_wait<0>();
+      }
+    }
+    CUTE_UNROLL
+    for (int i = 0; i < size(acc); ++i) sink += acc(i);
+  } else if constexpr (kJob == kPvSS || kJob == kPvRS) {
+    Tensor sVt = make_tensor(make_smem_ptr(smem.k), Cfg::SmemLayoutVt{});
+    Tensor sP = make_tensor(make_smem_ptr(smem.p), Cfg::SmemLayoutP{});
+    Tensor acc = partition_fragment_C(Cfg::TiledMmaPV{}, Shape<Int<64>, Int<256>>{});
+    clear(acc);
+    const int half = (threadIdx.x / 128) & 1;
+    if constexpr (kJob == kPvSS) {
+      Cfg::TiledMmaPV mma;
+      auto thr = mma.get_thread_slice(tid_wg);
+      Tensor tA = thr.partition_fragment_A(sP);
+      for (int it = 0; it < iters; ++it) {
+        Tensor sVh = local_tile(sVt(_, _, (it ^ stage_flip) & 1), Shape<Int<256>, Int<64>>{}, make_coord(half, _0{}));
+        flashmla::device::gemm_async(mma, tA, thr.partition_fragment_B(sVh), acc, false);
+        warpgroup_wait<0>();
+      }
+    } else {
+      Cfg::TiledMmaPVRegP mma;
+      auto thr = mma.get_thread_slice(tid_wg);
+      Tensor tA = thr.partition_fragment_A(sP);
+      CUTE_UNROLL
+      for (int i = 0; i < size(tA); ++i) tA(i) = Element(0.f);
+      for (int it = 0; it < iters; ++it) {
+        Tensor sVh = local_tile(sVt(_, _, (it ^ stage_flip) & 1), Shape<Int<256>, Int<64>>{}, make_coord(half, _0{}));
+        flashmla::device::gemm_async(mma, tA, thr.partition_fragment_B(sVh), acc, false);
+        warpgroup_wait<0>();
+      }
+    }
+    CUTE_UNROLL
+    for (int i = 0; i < size(acc); ++i) sink += acc(i);
+  }
+  return sink;
+}
+
+// Warpgroup w runs job J<w> for iters[w] iterations; the CTA's cycles from
+// the first barrier to the last warpgroup's end go to cycles[blockIdx.x].
+template <int J0, int J1, int J2>
+constexpr int kThreadsOf = J2 != kNone ? 384 : J1 != kNone ? 256 : 128;
+
+template <int J0, int J1, int J2>
+__global__ void __launch_bounds__(kThreadsOf<J0, J1, J2>, 1) rates_kernel(int iters0, int iters1, int iters2, int stage_flip,
+                                                       long long* cycles, float* sink) {
+  extern __shared__ __align__(1024) char smem_raw[];
+  Smem& smem = *reinterpret_cast<Smem*>(smem_raw);
+  for (int i = threadIdx.x; i < int(sizeof(Smem) / 16); i += blockDim.x)
+    reinterpret_cast<uint4*>(smem_raw)[i] = make_uint4(0, 0, 0, 0);
+  __syncthreads();
+  const long long t0 = clock64();
+  const int wg = threadIdx.x / 128;
+  const int tid_wg = threadIdx.x % 128;
+  float s = 0.f;
+  if (wg == 0) s = run_job<J0>(smem, tid_wg, iters0, stage_flip);
+  if (wg == 1) s = run_job<J1>(smem, tid_wg, iters1, stage_flip);
+  if (wg == 2) s = run_job<J2>(smem, tid_wg, iters2, stage_flip);
+  __syncthreads();
+  const long long t1 = clock64();
+  if (s != 0.f) sink[threadIdx.x] = s;  // never: zeros in, zeros out
+  if (threadIdx.x == 0) cycles[blockIdx.x] = t1 - t0;
+}
+
+struct Row {
+  const char* what;
+  int jobs[3];
+  int iters[3];
+};
+
+template <int J0, int J1, int J2>
+int run_row(const Row& row, int ctas, long long* d_cycles, float* d_sink, std::vector<long long>& host) {
+  auto kernel = rates_kernel<J0, J1, J2>;
+  const int threads = kThreadsOf<J0, J1, J2>;
+  if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(sizeof(Smem))) != cudaSuccess)
+    return 1;
+  cudaEvent_t a, b;
+  cudaEventCreate(&a);
+  cudaEventCreate(&b);
+  kernel<<<ctas, threads, sizeof(Smem)>>>(row.iters[0], row.iters[1], row.iters[2], 0, d_cycles, d_sink);  // warm-up
+  cudaEventRecord(a);
+  kernel<<<ctas, threads, sizeof(Smem)>>>(row.iters[0], row.iters[1], row.iters[2], 1, d_cycles, d_sink);
+  cudaEventRecord(b);
+  if (cudaEventSynchronize(b) != cudaSuccess) return 1;
+  float ms = 0.f;
+  cudaEventElapsedTime(&ms, a, b);
+  host.resize(ctas);
+  cudaMemcpy(host.data(), d_cycles, sizeof(long long) * ctas, cudaMemcpyDeviceToHost);
+  long long worst = 0;
+  double mean = 0;
+  for (long long c : host) {
+    worst = c > worst ? c : worst;
+    mean += double(c) / ctas;
+  }
+  double flops = 0;
+  for (int w = 0; w < 3; ++w) flops += job_flops(row.jobs[w]) * row.iters[w];
+  const int ref_iters = row.iters[0];
+  std::printf("%-44s %4d CTAs  %9.1f cycles/iter  %6.0f FLOP/cycle/SM (%5.1f%% of 4096)  %7.1f TFLOPS  %5.2f GHz\n",
+              row.what, ctas, mean / ref_iters, flops / mean, 100.0 * flops / mean / 4096.0,
+              flops * ctas / (ms * 1e-3) / 1e12, mean / (ms * 1e-3) / 1e9);
+  return 0;
+}
+
+
+// ---------------------------------------------------------------------------
+// Block schedules with the kernels' softmax step and P store and no loads,
+// no masking and no pieces: the most a schedule can give per 64-key block
+// when every operand is already in shared memory (the tensor work alone is
+// 2 x 64 x 64 x 1088 FLOP = 2176 cycles at 4096 FLOP/cycle).
+//   now: the dense kernel's split. Score warpgroup: S = Q K^T (SS), softmax,
+//     O_L += P V_L with P from registers, P to shared memory, arrive; value
+//     warpgroup: O_R += P V_R (SS).
+// (A simulation of FlashMLA's seesaw was started here and not finished: as
+// in experiments/dense-seesaw-v2.patch, ptxas spilled (780 bytes) and
+// serialized it (C7518) until the wgmma operands are laundered per step.)
+// (Also tried here: Q in registers beside three stages, Q K^T RS. All of Q
+// (144 registers) or its k-tiles 0-7 (128) beside S leave a Q K^T
+// warpgroup too few registers within 512 per thread over three warpgroups:
+// ptxas serializes its wgmma (C7511) below 192, and two P V warpgroups need
+// 160 each. A Q fragment of constant zeros also made ptxas serialize.)
+using SmemLayoutK3 = decltype(tile_to_shape(Cfg::SmemLayoutAtom{}, Shape<Int<64>, Int<576>, Int<3>>{}));
+struct SimSmem {
+  alignas(1024) Element k[cosize_v<SmemLayoutK3>];  // stages 0, 1 and q in the third
+  alignas(1024) Element p0[64 * 64];
+  float scale0[64];
+};
+static_assert(sizeof(SimSmem) <= 232448, "simulation shared memory");
+
+enum Schedule : int { kScheduleNow = 0 };
+
+template <int kSchedule>
+__global__ void __launch_bounds__(256, 1) schedule_kernel(int blocks, long long* cycles, float* sink) {
+  using flashmla::device::named_barrier_arrive;
+  using flashmla::device::named_barrier_sync;
+  extern __shared__ __align__(1024) char smem_raw[];
+  SimSmem& smem = *reinterpret_cast<SimSmem*>(smem_raw);
+  for (int i = threadIdx.x; i < int(sizeof(SimSmem) / 16); i += blockDim.x)
+    reinterpret_cast<uint4*>(smem_raw)[i] = make_uint4(0, 0, 0, 0);
+  __syncthreads();
+  const long long t0 = clock64();
+  const int wg = threadIdx.x / 128;
+  const int tid_wg = threadIdx.x % 128;
+  const int lane = threadIdx.x % 32;
+  Tensor sQ = make_tensor(make_smem_ptr(smem.k + 2 * 64 * 576), Cfg::SmemLayoutQ{});
+  Tensor sK = make_tensor(make_smem_ptr(smem.k), Cfg::SmemLayoutK{});
+  Cfg::TiledMmaQK mma_qk;
+  auto thr_qk = mma_qk.get_thread_slice(tid_wg);
+  Tensor tSrQ = thr_qk.partition_fragment_A(sQ);
+  Tensor tSrS = partition_fragment_C(mma_qk, Shape<Int<64>, Int<64>>{});
+  Tensor tOrO = flashmla::kernels::make_output_accumulator<Cfg>();
+  clear(tOrO);
+  float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.f, 0.f};
+  const float scale_log2 = 0.0625f;
+  const int r0 = flashmla::device::wgmma_accumulator_coord(tid_wg, 0).row;
+  const int rows[2] = {r0, r0 + 8};
+  auto block_max_of = [&](float (&m)[2]) {
+    m[0] = m[1] = -INFINITY;
+    CUTE_UNROLL
+    for (int i = 0; i < 32; ++i) m[(i / 2) % 2] = fmaxf(m[(i / 2) % 2], tSrS(i));
+  };
+  if constexpr (kSchedule == kScheduleNow) {
+    constexpr uint32_t kReady = 1, kFree = 2;
+    if (wg == 0) {
+      for (int n = 0; n < blocks; ++n) {
+        const int st = n % 2;
+        flashmla::device::gemm_async(mma_qk, tSrQ, thr_qk.partition_fragment_B(sK(_, _, st)), tSrS, true);
+        warpgroup_wait<0>();
+        float block_max[2], rescale[2];
+        block_max_of(block_max);
+        flashmla::kernels::online_softmax_step(tSrS, block_max, row_max, row_sum, rescale, scale_log2);
+        flashmla::kernels::rescale_output(tOrO, rescale);
+        auto tOrP = flashmla::kernels::make_p_operand<Cfg>(tSrS, tid_wg);
+        flashmla::kernels::issue_pv_from_registers<Cfg>(tOrP, smem.k, st, 0, tid_wg, tOrO);
+        if (n >= 1) named_barrier_sync(kFree, 256);  // the value warpgroup is done with P(n - 1)
+        flashmla::kernels::store_p_tile<Element>(reinterpret_cast<char*>(smem.p0), tSrS, tid_wg);
+        if (lane % 4 == 0) smem.scale0[rows[0]] = rescale[0], smem.scale0[rows[1]] = rescale[1];
+        flashmla::device::fence_proxy_async_shared_cta();
+        named_barrier_arrive(kReady, 256);
+        warpgroup_wait<0>();
+      }
+    } else {
+      for (int n = 0; n < blocks; ++n) {
+        named_barrier_sync(kReady, 256);
+        const float rescale[2] = {smem.scale0[rows[0]], smem.scale0[rows[1]]};
+        flashmla::kernels::rescale_output(tOrO, rescale);
+        flashmla::kernels::accumulate_pv<Cfg>(smem.p0, smem.k, n % 2, 1, tid_wg, tOrO);
+        if (n + 1 < blocks) named_barrier_arrive(kFree, 256);
+      }
+    }
+  }
+  float v = row_sum[0] + row_sum[1];
+  CUTE_UNROLL
+  for (int i = 0; i < size(tOrO); ++i) v += tOrO(i);
+  __syncthreads();
+  const long long t1 = clock64();
+  if (v == 12345.f) sink[threadIdx.x] = v;  // never
+  if (threadIdx.x == 0) cycles[blockIdx.x] = t1 - t0;
+}
+
+template <int kSchedule>
+int run_schedule(const char* what, int ctas, int blocks, long long* d_cycles, float* d_sink,
+                 std::vector<long long>& host) {
+  auto kernel = schedule_kernel<kSchedule>;
+  if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(sizeof(SimSmem))) != cudaSuccess)
+    return 1;
+  kernel<<<ctas, 256, sizeof(SimSmem)>>>(blocks, d_cycles, d_sink);
+  cudaEvent_t a, b;
+  cudaEventCreate(&a);
+  cudaEventCreate(&b);
+  cudaEventRecord(a);
+  kernel<<<ctas, 256, sizeof(SimSmem)>>>(blocks, d_cycles, d_sink);
+  cudaEventRecord(b);
+  if (cudaEventSynchronize(b) != cudaSuccess) return 1;
+  float ms = 0.f;
+  cudaEventElapsedTime(&ms, a, b);
+  host.resize(ctas);
+  cudaMemcpy(host.data(), d_cycles, sizeof(long long) * ctas, cudaMemcpyDeviceToHost);
+  double mean = 0;
+  for (long long c : host) mean += double(c) / ctas;
+  const double flops = 2.0 * 64 * 64 * (576 + 512) * blocks;
+  std::printf("%-44s %4d CTAs  %9.1f cycles/block  %6.0f FLOP/cycle/SM (%5.1f%% of 4096)  %7.1f TFLOPS  %5.2f GHz\n",
+              what, ctas, mean / blocks, flops / mean, 100.0 * flops / mean / 4096.0,
+              flops * ctas / (ms * 1e-3) / 1e12, mean / (ms * 1e-3) / 1e9);
+  return 0;
+}
+
+}  // namespace wgmma_rates
+
+int main() {
+  using namespace wgmma_rates;
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
+  long long* d_cycles = nullptr;
+  float* d_sink = nullptr;
+  cudaMalloc(&d_cycles, sizeof(long long) * 1024);
+  cudaMalloc(&d_sink, sizeof(float) * 1024);
+  int sms = 0;
+  cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0);
+  cudaDeviceProp prop;
+  cudaGetDeviceProperties(&prop, 0);
+  std::printf("# %s, %d SMs; iteration = one job of warpgroup 0; FLOP/cycle/SM over all warpgroups\n", prop.name,
+              sms);
+  std::vector<long long> host;
+  const int n = 2000;
+  // Mixed rows give the P V warpgroup as much tensor work as Q K^T's (36 x 32
+  // cycles = 9/4 of 4 x 128), so that both overlap from start to end: both
+  // halves of P V of a block in one warpgroup, which a kernel would split.
+  const int pv_n = n * 9 / 4;
+  const Row rows[] = {
+      {"qk_ss x1 WG", {kQkSS, kNone, kNone}, {n, 0, 0}},
+      {"qk_ss x2 WG", {kQkSS, kQkSS, kNone}, {n, n, 0}},
+      {"qk_rs x1 WG", {kQkRS, kNone, kNone}, {n, 0, 0}},
+      {"qk_rs x2 WG", {kQkRS, kQkRS, kNone}, {n, n, 0}},
+      {"pv_ss x1 WG", {kPvSS, kNone, kNone}, {n, 0, 0}},
+      {"pv_ss x2 WG", {kPvSS, kPvSS, kNone}, {n, n, 0}},
+      {"pv_rs x1 WG", {kPvRS, kNone, kNone}, {n, 0, 0}},
+      {"pv_rs x2 WG", {kPvRS, kPvRS, kNone}, {n, n, 0}},
+      {"qk_ss | pv_ss", {kQkSS, kPvSS, kNone}, {n, pv_n, 0}},
+      {"qk_ss | pv_rs", {kQkSS, kPvRS, kNone}, {n, pv_n, 0}},
+      {"qk_rs | pv_ss", {kQkRS, kPvSS, kNone}, {n, pv_n, 0}},
+      {"qk_rs | pv_rs", {kQkRS, kPvRS, kNone}, {n, pv_n, 0}},
+  };
+  int rc = 0;
+  for (int ctas : {1, sms}) {
+    rc |= run_row<kQkSS, kNone, kNone>(rows[0], ctas, d_cycles, d_sink, host);
+    rc |= run_row<kQkSS, kQkSS, kNone>(rows[1], ctas, d_cycles, d_sink, host);
+    rc |= run_row<kQkRS, kNone, kNone>(rows[2], ctas, d_cycles, d_sink, host);
+    rc |= run_row<kQkRS, kQkRS, kNone>(rows[3], ctas, d_cycles, d_sink, host);
+    rc |= run_row<kPvSS, kNone, kNone>(rows[4], ctas, d_cycles, d_sink, host);
+    rc |= run_row<kPvSS, kPvSS, kNone>(rows[5], ctas, d_cycles, d_sink, host);
+    rc |= run_row<kPvRS, kNone, kNone>(rows[6], ctas, d_cycles, d_sink, host);
+    rc |= run_row<kPvRS, kPvRS, kNone>(rows[7], ctas, d_cycles, d_sink, host);
+    rc |= run_row<kQkSS, kPvSS, kNone>(rows[8], ctas, d_cycles, d_sink, host);
+    rc |= run_row<kQkSS, kPvRS, kNone>(rows[9], ctas, d_cycles, d_sink, host);
+    rc |= run_row<kQkRS, kPvSS, kNone>(rows[10], ctas, d_cycles, d_sink, host);
+    rc |= run_row<kQkRS, kPvRS, kNone>(rows[11], ctas, d_cycles, d_sink, host);
+  }
+  std::printf("# block schedules, stand-in softmax, no loads; ideal 2176 cycles/block\n");
+  for (int ctas : {1, sms}) {
+    rc |= run_schedule<kScheduleNow>("now: score(QK ss, PV_L rs) | value(PV_R ss)", ctas, 2000, d_cycles, d_sink, host);
+  }
+  const cudaError_t err = cudaGetLastError();
+  if (err != cudaSuccess || rc) {
+    std::fprintf(stderr, "error: %s\n", cudaGetErrorString(err));
+    return 1;
+  }
+  return 0;
+}
