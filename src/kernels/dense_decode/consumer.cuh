@@ -268,19 +268,10 @@ __device__ __forceinline__ void consume_values(const Params& p, typename Cfg::Sh
   while (pieces.next(p, split_begin, piece)) {
     const int32_t len = request_length(p, piece.req);
     clear(tOrO);
-    // Whether a block is computed is read a block ahead: this warpgroup's
-    // P V of a block is the score warpgroup's gate for storing the next P
-    // (kBarPFree), so a block-table load between the two (an L1 miss is
-    // hundreds of cycles) delayed both warpgroups (3.4% of D03's cycles with
-    // the loads ablated). The score warpgroup decides the same from the
-    // same inputs.
-    bool live_next = piece.to > piece.from && live_page(p, piece.req, piece.from, len) >= 0;
     for (int32_t block = piece.from; block < piece.to; ++block, ++item) {
       const int stage = item % Cfg::kStages;
-      const bool live = live_next;
-      live_next = block + 1 < piece.to && live_page(p, piece.req, block + 1, len) >= 0;
       device::mbarrier_wait_parity(&smem.k_full[stage], (item / Cfg::kStages) & 1);
-      if (live) {
+      if (live_page(p, piece.req, block, len) >= 0) {
         device::named_barrier_sync(kBarPReady, Cfg::kConsumerThreads);
         const float rescale[2] = {smem.p_rescale[rows.in_tile[0]], smem.p_rescale[rows.in_tile[1]]};
         rescale_output(tOrO, rescale);
