@@ -21,4 +21,22 @@ __device__ __forceinline__ void named_barrier_arrive(uint32_t id, uint32_t num_t
   asm volatile("bar.arrive %0, %1;" ::"r"(id), "r"(num_threads) : "memory");
 }
 
+// PTX ISA "Parallel Synchronization and Communication Instructions: bar.red"
+// (.or.pred): bar.sync that also returns, to every participating thread,
+// whether any of them passed `pred`.
+__device__ __forceinline__ bool named_barrier_or(uint32_t id, uint32_t num_threads, bool pred) {
+  uint32_t any;
+  asm volatile(
+      "{\n\t"
+      ".reg .pred in, out;\n\t"
+      "setp.ne.u32 in, %1, 0;\n\t"
+      "bar.red.or.pred out, %2, %3, in;\n\t"
+      "selp.u32 %0, 1, 0, out;\n\t"
+      "}"
+      : "=r"(any)
+      : "r"(uint32_t(pred)), "r"(id), "r"(num_threads)
+      : "memory");
+  return any != 0;
+}
+
 }  // namespace flashmla::device

@@ -1,7 +1,7 @@
 // Inputs the grid's random generator reaches only by chance, made certain:
 // every zoo value in every index row (inside topk_length), garbage
 // topk_length values, every position selecting one token, a -inf sink
-// against no sink, and b = 0.
+// against no sink, very sharp logits, and b = 0.
 #include <algorithm>
 #include <climits>
 #include <cstdint>
@@ -124,6 +124,24 @@ TEST(GpuSparseDecode, MinusInfinitySinkEqualsNoSink) {
   expect_matches_reference(without, got_without, expected, "no sink");
   expect_matches_reference(with_sink, got_with, expected, "sink -inf");
   expect_matches(without.out_view(), without.lse_view(), got_with, got_without, {}, "sink -inf vs no sink");
+}
+
+// Logits of std ~16 (log2 units): the running max moves by more than the
+// small-head kernel's lazy slack (8) on later blocks of many rows and by
+// less on others, so both of its paths (exchange the maxima and rescale, or
+// keep the max and let P reach 2^8) meet the reference. h_q 16 takes the
+// small-head kernel, 64 the 64-row one; 2048 positions are 32 blocks.
+TEST(GpuSparseDecode, VerySharpLogitsMoveTheRunningMaxLate) {
+  FLASHMLA_REQUIRE_GPU();
+  for (KVFormat format : {kV32, kModel1}) {
+    for (int64_t h_q : {16, 64}) {
+      SparseDecodeConfig c = sparse_config(format, 2, 1, h_q, 2048, 64);
+      c.softmax_scale = 48.0f;
+      c.seed = 9740 + int(format) * 2 + (h_q == 64);
+      SCOPED_TRACE(std::string(to_string(format)) + " h_q " + std::to_string(h_q));
+      ASSERT_NO_FATAL_FAILURE(run_sparse_case(c));
+    }
+  }
 }
 
 // b = 0 is legal: plan and decode return ok and launch nothing.

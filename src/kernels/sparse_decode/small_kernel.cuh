@@ -32,10 +32,15 @@ namespace flashmla::kernels::sparse_decode {
 
 // Named barrier ids of the consumer warpgroup (128 threads).
 enum : uint32_t {
-  kSmallBarMax = 1,     // every warp's per-head block maximum is published
-  kSmallBarPReady = 2,  // P^T of the block is in shared memory
-  kSmallBarSum = 3,     // every warp's per-head sum is published
+  kSmallBarMax = 1,       // every warp has voted whether the block moves the running max
+  kSmallBarPReady = 2,    // P^T of the block is in shared memory
+  kSmallBarSum = 3,       // every warp's per-head sum is published
+  kSmallBarMaxMoved = 4,  // (blocks that move it) every warp's per-head block maximum is published
 };
+
+// Lazy rescaling: the running max of a head moves only when some warp's
+// block maximum exceeds it by more than this (log2 units), so P <= 2^8.
+constexpr float kLazyMaxSlack = 8.f;
 
 // Producer: thread t handles token t / 4 of each block (lane quarter t % 4).
 // Block n's raw bytes are read from the raw ring and dequantized into the
@@ -228,33 +233,50 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
         tSrS(i) = sv;
         block_max[slot_of(i)] = fmaxf(block_max[slot_of(i)], sv);
       }
-      // Over the warp's 16 tokens (lanes with the same lane % 4), then the 4 warps.
+      // Over the warp's 16 tokens (lanes with the same lane % 4).
+      bool exceeds = false;
       CUTE_UNROLL
       for (int h = 0; h < kHeadsPerThread; ++h) {
         block_max[h] = fmaxf(block_max[h], __shfl_xor_sync(0xffffffffu, block_max[h], 4));
         block_max[h] = fmaxf(block_max[h], __shfl_xor_sync(0xffffffffu, block_max[h], 8));
         block_max[h] = fmaxf(block_max[h], __shfl_xor_sync(0xffffffffu, block_max[h], 16));
-        if (lane < 4) smem.head_max[item & 1][warp][head_of_slot(h)] = block_max[h];
+        exceeds |= block_max[h] * p.scale_log2 > head_max[h] + kLazyMaxSlack;
       }
-      device::named_barrier_sync(kSmallBarMax, Cfg::kConsumerThreads);
+      // One vote over the warpgroup decides whether the running max moves;
+      // only then do the 4 warps exchange their maxima through shared memory.
+      // (head_max is the same in every warp: it only moves on exchanged values.)
+      const bool move = device::named_barrier_or(kSmallBarMax, Cfg::kConsumerThreads, exceeds);
       // Every warp's Q K^T of the piece's last block is done: the next q may land.
       if (block + 1 == piece.to) load_next_q();
 
       float rescale[kHeadsPerThread];
       float max_used[kHeadsPerThread];
       bool any_rescale = false;
-      CUTE_UNROLL
-      for (int h = 0; h < kHeadsPerThread; ++h) {
-        const int head = head_of_slot(h);
-        float block_m = -INFINITY;  // the block's max logit, not yet scaled
+      if (move) {
+        if (lane < 4) {
+          CUTE_UNROLL
+          for (int h = 0; h < kHeadsPerThread; ++h) smem.head_max[item & 1][warp][head_of_slot(h)] = block_max[h];
+        }
+        device::named_barrier_sync(kSmallBarMaxMoved, Cfg::kConsumerThreads);
         CUTE_UNROLL
-        for (int w = 0; w < 4; ++w) block_m = fmaxf(block_m, smem.head_max[item & 1][w][head]);
-        const float m = fmaxf(head_max[h], block_m * p.scale_log2);
-        max_used[h] = m == -INFINITY ? 0.f : m;
-        rescale[h] = device::exp2_ftz(head_max[h] - max_used[h]);
-        any_rescale |= rescale[h] != 1.f;
-        head_max[h] = m;
-        head_sum[h] *= rescale[h];
+        for (int h = 0; h < kHeadsPerThread; ++h) {
+          const int head = head_of_slot(h);
+          float block_m = -INFINITY;  // the block's max logit, not yet scaled
+          CUTE_UNROLL
+          for (int w = 0; w < 4; ++w) block_m = fmaxf(block_m, smem.head_max[item & 1][w][head]);
+          const float m = fmaxf(head_max[h], block_m * p.scale_log2);
+          max_used[h] = m == -INFINITY ? 0.f : m;
+          rescale[h] = device::exp2_ftz(head_max[h] - max_used[h]);
+          any_rescale |= rescale[h] != 1.f;
+          head_max[h] = m;
+          head_sum[h] *= rescale[h];
+        }
+      } else {
+        CUTE_UNROLL
+        for (int h = 0; h < kHeadsPerThread; ++h) {
+          max_used[h] = head_max[h] == -INFINITY ? 0.f : head_max[h];
+          rescale[h] = 1.f;
+        }
       }
       CUTE_UNROLL
       for (int i = 0; i < kSRegs; ++i) {
