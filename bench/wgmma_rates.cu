@@ -12,7 +12,9 @@
 // whole GPU's TFLOPS. The question it answers: is Q K^T with both operands
 // in shared memory (N = 64: 4 KB of operands per 32-cycle wgmma, the SM's
 // 128 B/cycle) bounded by shared-memory bandwidth, and what would Q in
-// registers buy?
+// registers buy? Then the dense kernel's block loop without loads, masking
+// or pieces (below): the ceiling of its schedule. Results and what they
+// mean: src/kernels/dense_decode/README.md, "eighth session".
 #include <cstdint>
 #include <cstdio>
 #include <string>
@@ -209,9 +211,6 @@ struct SimSmem {
 };
 static_assert(sizeof(SimSmem) <= 232448, "simulation shared memory");
 
-enum Schedule : int { kScheduleNow = 0 };
-
-template <int kSchedule>
 __global__ void __launch_bounds__(256, 1) schedule_kernel(int blocks, long long* cycles, float* sink) {
   using flashmla::device::named_barrier_arrive;
   using flashmla::device::named_barrier_sync;
@@ -241,7 +240,7 @@ __global__ void __launch_bounds__(256, 1) schedule_kernel(int blocks, long long*
     CUTE_UNROLL
     for (int i = 0; i < 32; ++i) m[(i / 2) % 2] = fmaxf(m[(i / 2) % 2], tSrS(i));
   };
-  if constexpr (kSchedule == kScheduleNow) {
+  {
     constexpr uint32_t kReady = 1, kFree = 2;
     if (wg == 0) {
       for (int n = 0; n < blocks; ++n) {
@@ -280,10 +279,9 @@ __global__ void __launch_bounds__(256, 1) schedule_kernel(int blocks, long long*
   if (threadIdx.x == 0) cycles[blockIdx.x] = t1 - t0;
 }
 
-template <int kSchedule>
 int run_schedule(const char* what, int ctas, int blocks, long long* d_cycles, float* d_sink,
                  std::vector<long long>& host) {
-  auto kernel = schedule_kernel<kSchedule>;
+  auto kernel = schedule_kernel;
   if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(sizeof(SimSmem))) != cudaSuccess)
     return 1;
   kernel<<<ctas, 256, sizeof(SimSmem)>>>(blocks, d_cycles, d_sink);
@@ -359,7 +357,7 @@ int main() {
   }
   std::printf("# block schedules, stand-in softmax, no loads; ideal 2176 cycles/block\n");
   for (int ctas : {1, sms}) {
-    rc |= run_schedule<kScheduleNow>("now: score(QK ss, PV_L rs) | value(PV_R ss)", ctas, 2000, d_cycles, d_sink, host);
+    rc |= run_schedule("now: score(QK ss, PV_L rs) | value(PV_R ss)", ctas, 2000, d_cycles, d_sink, host);
   }
   const cudaError_t err = cudaGetLastError();
   if (err != cudaSuccess || rc) {
