@@ -17,22 +17,29 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 out="$root/build/cycles-variants"
 build="$root/build"
 cycles_args=()
+rounds=1
 patches=()
 cases=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --out) out="$2"; shift 2 ;;
     --build) build="$2"; shift 2 ;;
-    --rounds) cycles_args+=(--rounds "$2"); shift 2 ;;
+    --rounds) rounds="$2"; cycles_args+=(--rounds "$2"); shift 2 ;;
     --flashmla) cycles_args+=(--flashmla); shift ;;
     --) shift; cases=("$@"); break ;;
     *) patches+=("$1"); shift ;;
   esac
 done
 usage="usage: scripts/cycles_variants.sh [--out DIR] [--build DIR] [--rounds N] [--flashmla] [PATCH[=LABEL]...] -- CASE..."
+# Everything cycles.sh would refuse is refused here, before minutes of building.
 [ ${#cases[@]} -gt 0 ] || { echo "cycles_variants: name at least one case after --; $usage" >&2; exit 2; }
+[[ "$rounds" =~ ^[1-9][0-9]*$ ]] || { echo "cycles_variants: --rounds needs a positive count, got '$rounds'" >&2; exit 2; }
 for spec in "${patches[@]}"; do
   [ -f "${spec%%=*}" ] || { echo "cycles_variants: no patch file ${spec%%=*}" >&2; exit 2; }
+done
+source "$root/scripts/case_kernels.sh"
+for c in "${cases[@]}"; do
+  ours_kernel "$c" >/dev/null || { echo "cycles_variants: unknown case $c (D01..D15, S01..S06, P01..P06)" >&2; exit 2; }
 done
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
