@@ -121,6 +121,12 @@ __device__ __forceinline__ float run_job(Smem& smem, int tid_wg, int iters, int 
   return sink;
 }
 
+// Zeros the CTA's dynamic shared memory (16 bytes a store), then syncs.
+__device__ __forceinline__ void zero_shared(char* smem, int bytes) {
+  for (int i = threadIdx.x; i < bytes / 16; i += blockDim.x) reinterpret_cast<uint4*>(smem)[i] = make_uint4(0, 0, 0, 0);
+  __syncthreads();
+}
+
 // Warpgroup w runs job J<w> for iters[w] iterations; the CTA's cycles from
 // the first barrier to the last warpgroup's end go to cycles[blockIdx.x].
 template <int J0, int J1, int J2>
@@ -131,9 +137,7 @@ __global__ void __launch_bounds__(kThreadsOf<J0, J1, J2>, 1) rates_kernel(int it
                                                        long long* cycles, float* sink) {
   extern __shared__ __align__(1024) char smem_raw[];
   Smem& smem = *reinterpret_cast<Smem*>(smem_raw);
-  for (int i = threadIdx.x; i < int(sizeof(Smem) / 16); i += blockDim.x)
-    reinterpret_cast<uint4*>(smem_raw)[i] = make_uint4(0, 0, 0, 0);
-  __syncthreads();
+  zero_shared(smem_raw, int(sizeof(Smem)));
   const long long t0 = clock64();
   const int wg = threadIdx.x / 128;
   const int tid_wg = threadIdx.x % 128;
@@ -147,43 +151,48 @@ __global__ void __launch_bounds__(kThreadsOf<J0, J1, J2>, 1) rates_kernel(int it
   if (threadIdx.x == 0) cycles[blockIdx.x] = t1 - t0;
 }
 
-struct Row {
-  const char* what;
-  int jobs[3];
-  int iters[3];
-};
-
-template <int J0, int J1, int J2>
-int run_row(const Row& row, int ctas, long long* d_cycles, float* d_sink, std::vector<long long>& host) {
-  auto kernel = rates_kernel<J0, J1, J2>;
-  const int threads = kThreadsOf<J0, J1, J2>;
-  if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(sizeof(Smem))) != cudaSuccess)
-    return 1;
+// Launches `launch(stage_flip)` once to warm up and once timed, then prints
+// the mean cycles per `iters` of a CTA, the FLOP rate per SM cycle from
+// `flops` per CTA, the GPU's TFLOPS and the SM clock the two imply.
+template <typename Launch>
+int time_and_report(const char* what, const char* per, int ctas, double iters, double flops, Launch launch,
+                    long long* d_cycles, std::vector<long long>& host) {
   cudaEvent_t a, b;
   cudaEventCreate(&a);
   cudaEventCreate(&b);
-  kernel<<<ctas, threads, sizeof(Smem)>>>(row.iters[0], row.iters[1], row.iters[2], 0, d_cycles, d_sink);  // warm-up
+  launch(0);
   cudaEventRecord(a);
-  kernel<<<ctas, threads, sizeof(Smem)>>>(row.iters[0], row.iters[1], row.iters[2], 1, d_cycles, d_sink);
+  launch(1);
   cudaEventRecord(b);
-  if (cudaEventSynchronize(b) != cudaSuccess) return 1;
+  const bool ok = cudaEventSynchronize(b) == cudaSuccess;
   float ms = 0.f;
-  cudaEventElapsedTime(&ms, a, b);
+  if (ok) cudaEventElapsedTime(&ms, a, b);
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  if (!ok) return 1;
   host.resize(ctas);
   cudaMemcpy(host.data(), d_cycles, sizeof(long long) * ctas, cudaMemcpyDeviceToHost);
-  long long worst = 0;
   double mean = 0;
-  for (long long c : host) {
-    worst = c > worst ? c : worst;
-    mean += double(c) / ctas;
-  }
-  double flops = 0;
-  for (int w = 0; w < 3; ++w) flops += job_flops(row.jobs[w]) * row.iters[w];
-  const int ref_iters = row.iters[0];
-  std::printf("%-44s %4d CTAs  %9.1f cycles/iter  %6.0f FLOP/cycle/SM (%5.1f%% of 4096)  %7.1f TFLOPS  %5.2f GHz\n",
-              row.what, ctas, mean / ref_iters, flops / mean, 100.0 * flops / mean / 4096.0,
+  for (long long c : host) mean += double(c) / ctas;
+  std::printf("%-44s %4d CTAs  %9.1f cycles/%-5s  %6.0f FLOP/cycle/SM (%5.1f%% of 4096)  %7.1f TFLOPS  %5.2f GHz\n",
+              what, ctas, mean / iters, per, flops / mean, 100.0 * flops / mean / 4096.0,
               flops * ctas / (ms * 1e-3) / 1e12, mean / (ms * 1e-3) / 1e9);
   return 0;
+}
+
+// One row: warpgroup w runs job J<w> for iters[w] iterations; cycles per
+// iteration of warpgroup 0.
+template <int J0, int J1, int J2>
+int run_row(const char* what, const int (&iters)[3], int ctas, long long* d_cycles, float* d_sink,
+            std::vector<long long>& host) {
+  auto kernel = rates_kernel<J0, J1, J2>;
+  if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(sizeof(Smem))) != cudaSuccess)
+    return 1;
+  const double flops = job_flops(J0) * iters[0] + job_flops(J1) * iters[1] + job_flops(J2) * iters[2];
+  auto launch = [&](int stage_flip) {
+    kernel<<<ctas, kThreadsOf<J0, J1, J2>, sizeof(Smem)>>>(iters[0], iters[1], iters[2], stage_flip, d_cycles, d_sink);
+  };
+  return time_and_report(what, "iter", ctas, iters[0], flops, launch, d_cycles, host);
 }
 
 
@@ -216,9 +225,7 @@ __global__ void __launch_bounds__(256, 1) schedule_kernel(int blocks, long long*
   using flashmla::device::named_barrier_sync;
   extern __shared__ __align__(1024) char smem_raw[];
   SimSmem& smem = *reinterpret_cast<SimSmem*>(smem_raw);
-  for (int i = threadIdx.x; i < int(sizeof(SimSmem) / 16); i += blockDim.x)
-    reinterpret_cast<uint4*>(smem_raw)[i] = make_uint4(0, 0, 0, 0);
-  __syncthreads();
+  zero_shared(smem_raw, int(sizeof(SimSmem)));
   const long long t0 = clock64();
   const int wg = threadIdx.x / 128;
   const int tid_wg = threadIdx.x % 128;
@@ -240,34 +247,32 @@ __global__ void __launch_bounds__(256, 1) schedule_kernel(int blocks, long long*
     CUTE_UNROLL
     for (int i = 0; i < 32; ++i) m[(i / 2) % 2] = fmaxf(m[(i / 2) % 2], tSrS(i));
   };
-  {
-    constexpr uint32_t kReady = 1, kFree = 2;
-    if (wg == 0) {
-      for (int n = 0; n < blocks; ++n) {
-        const int st = n % 2;
-        flashmla::device::gemm_async(mma_qk, tSrQ, thr_qk.partition_fragment_B(sK(_, _, st)), tSrS, true);
-        warpgroup_wait<0>();
-        float block_max[2], rescale[2];
-        block_max_of(block_max);
-        flashmla::kernels::online_softmax_step(tSrS, block_max, row_max, row_sum, rescale, scale_log2);
-        flashmla::kernels::rescale_output(tOrO, rescale);
-        auto tOrP = flashmla::kernels::make_p_operand<Cfg>(tSrS, tid_wg);
-        flashmla::kernels::issue_pv_from_registers<Cfg>(tOrP, smem.k, st, 0, tid_wg, tOrO);
-        if (n >= 1) named_barrier_sync(kFree, 256);  // the value warpgroup is done with P(n - 1)
-        flashmla::kernels::store_p_tile<Element>(reinterpret_cast<char*>(smem.p0), tSrS, tid_wg);
-        if (lane % 4 == 0) smem.scale0[rows[0]] = rescale[0], smem.scale0[rows[1]] = rescale[1];
-        flashmla::device::fence_proxy_async_shared_cta();
-        named_barrier_arrive(kReady, 256);
-        warpgroup_wait<0>();
-      }
-    } else {
-      for (int n = 0; n < blocks; ++n) {
-        named_barrier_sync(kReady, 256);
-        const float rescale[2] = {smem.scale0[rows[0]], smem.scale0[rows[1]]};
-        flashmla::kernels::rescale_output(tOrO, rescale);
-        flashmla::kernels::accumulate_pv<Cfg>(smem.p0, smem.k, n % 2, 1, tid_wg, tOrO);
-        if (n + 1 < blocks) named_barrier_arrive(kFree, 256);
-      }
+  constexpr uint32_t kReady = 1, kFree = 2;
+  if (wg == 0) {
+    for (int n = 0; n < blocks; ++n) {
+      const int st = n % 2;
+      flashmla::device::gemm_async(mma_qk, tSrQ, thr_qk.partition_fragment_B(sK(_, _, st)), tSrS, true);
+      warpgroup_wait<0>();
+      float block_max[2], rescale[2];
+      block_max_of(block_max);
+      flashmla::kernels::online_softmax_step(tSrS, block_max, row_max, row_sum, rescale, scale_log2);
+      flashmla::kernels::rescale_output(tOrO, rescale);
+      auto tOrP = flashmla::kernels::make_p_operand<Cfg>(tSrS, tid_wg);
+      flashmla::kernels::issue_pv_from_registers<Cfg>(tOrP, smem.k, st, 0, tid_wg, tOrO);
+      if (n >= 1) named_barrier_sync(kFree, 256);  // the value warpgroup is done with P(n - 1)
+      flashmla::kernels::store_p_tile<Element>(reinterpret_cast<char*>(smem.p0), tSrS, tid_wg);
+      if (lane % 4 == 0) smem.scale0[rows[0]] = rescale[0], smem.scale0[rows[1]] = rescale[1];
+      flashmla::device::fence_proxy_async_shared_cta();
+      named_barrier_arrive(kReady, 256);
+      warpgroup_wait<0>();
+    }
+  } else {
+    for (int n = 0; n < blocks; ++n) {
+      named_barrier_sync(kReady, 256);
+      const float rescale[2] = {smem.scale0[rows[0]], smem.scale0[rows[1]]};
+      flashmla::kernels::rescale_output(tOrO, rescale);
+      flashmla::kernels::accumulate_pv<Cfg>(smem.p0, smem.k, n % 2, 1, tid_wg, tOrO);
+      if (n + 1 < blocks) named_barrier_arrive(kFree, 256);
     }
   }
   float v = row_sum[0] + row_sum[1];
@@ -281,28 +286,12 @@ __global__ void __launch_bounds__(256, 1) schedule_kernel(int blocks, long long*
 
 int run_schedule(const char* what, int ctas, int blocks, long long* d_cycles, float* d_sink,
                  std::vector<long long>& host) {
-  auto kernel = schedule_kernel;
-  if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(sizeof(SimSmem))) != cudaSuccess)
+  if (cudaFuncSetAttribute(schedule_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(sizeof(SimSmem))) !=
+      cudaSuccess)
     return 1;
-  kernel<<<ctas, 256, sizeof(SimSmem)>>>(blocks, d_cycles, d_sink);
-  cudaEvent_t a, b;
-  cudaEventCreate(&a);
-  cudaEventCreate(&b);
-  cudaEventRecord(a);
-  kernel<<<ctas, 256, sizeof(SimSmem)>>>(blocks, d_cycles, d_sink);
-  cudaEventRecord(b);
-  if (cudaEventSynchronize(b) != cudaSuccess) return 1;
-  float ms = 0.f;
-  cudaEventElapsedTime(&ms, a, b);
-  host.resize(ctas);
-  cudaMemcpy(host.data(), d_cycles, sizeof(long long) * ctas, cudaMemcpyDeviceToHost);
-  double mean = 0;
-  for (long long c : host) mean += double(c) / ctas;
   const double flops = 2.0 * 64 * 64 * (576 + 512) * blocks;
-  std::printf("%-44s %4d CTAs  %9.1f cycles/block  %6.0f FLOP/cycle/SM (%5.1f%% of 4096)  %7.1f TFLOPS  %5.2f GHz\n",
-              what, ctas, mean / blocks, flops / mean, 100.0 * flops / mean / 4096.0,
-              flops * ctas / (ms * 1e-3) / 1e12, mean / (ms * 1e-3) / 1e9);
-  return 0;
+  auto launch = [&](int) { schedule_kernel<<<ctas, 256, sizeof(SimSmem)>>>(blocks, d_cycles, d_sink); };
+  return time_and_report(what, "block", ctas, blocks, flops, launch, d_cycles, host);
 }
 
 }  // namespace wgmma_rates
@@ -326,34 +315,21 @@ int main() {
   // cycles = 9/4 of 4 x 128), so that both overlap from start to end: both
   // halves of P V of a block in one warpgroup, which a kernel would split.
   const int pv_n = n * 9 / 4;
-  const Row rows[] = {
-      {"qk_ss x1 WG", {kQkSS, kNone, kNone}, {n, 0, 0}},
-      {"qk_ss x2 WG", {kQkSS, kQkSS, kNone}, {n, n, 0}},
-      {"qk_rs x1 WG", {kQkRS, kNone, kNone}, {n, 0, 0}},
-      {"qk_rs x2 WG", {kQkRS, kQkRS, kNone}, {n, n, 0}},
-      {"pv_ss x1 WG", {kPvSS, kNone, kNone}, {n, 0, 0}},
-      {"pv_ss x2 WG", {kPvSS, kPvSS, kNone}, {n, n, 0}},
-      {"pv_rs x1 WG", {kPvRS, kNone, kNone}, {n, 0, 0}},
-      {"pv_rs x2 WG", {kPvRS, kPvRS, kNone}, {n, n, 0}},
-      {"qk_ss | pv_ss", {kQkSS, kPvSS, kNone}, {n, pv_n, 0}},
-      {"qk_ss | pv_rs", {kQkSS, kPvRS, kNone}, {n, pv_n, 0}},
-      {"qk_rs | pv_ss", {kQkRS, kPvSS, kNone}, {n, pv_n, 0}},
-      {"qk_rs | pv_rs", {kQkRS, kPvRS, kNone}, {n, pv_n, 0}},
-  };
+  const int one[3] = {n, 0, 0}, two[3] = {n, n, 0}, mixed[3] = {n, pv_n, 0};
   int rc = 0;
   for (int ctas : {1, sms}) {
-    rc |= run_row<kQkSS, kNone, kNone>(rows[0], ctas, d_cycles, d_sink, host);
-    rc |= run_row<kQkSS, kQkSS, kNone>(rows[1], ctas, d_cycles, d_sink, host);
-    rc |= run_row<kQkRS, kNone, kNone>(rows[2], ctas, d_cycles, d_sink, host);
-    rc |= run_row<kQkRS, kQkRS, kNone>(rows[3], ctas, d_cycles, d_sink, host);
-    rc |= run_row<kPvSS, kNone, kNone>(rows[4], ctas, d_cycles, d_sink, host);
-    rc |= run_row<kPvSS, kPvSS, kNone>(rows[5], ctas, d_cycles, d_sink, host);
-    rc |= run_row<kPvRS, kNone, kNone>(rows[6], ctas, d_cycles, d_sink, host);
-    rc |= run_row<kPvRS, kPvRS, kNone>(rows[7], ctas, d_cycles, d_sink, host);
-    rc |= run_row<kQkSS, kPvSS, kNone>(rows[8], ctas, d_cycles, d_sink, host);
-    rc |= run_row<kQkSS, kPvRS, kNone>(rows[9], ctas, d_cycles, d_sink, host);
-    rc |= run_row<kQkRS, kPvSS, kNone>(rows[10], ctas, d_cycles, d_sink, host);
-    rc |= run_row<kQkRS, kPvRS, kNone>(rows[11], ctas, d_cycles, d_sink, host);
+    rc |= run_row<kQkSS, kNone, kNone>("qk_ss x1 WG", one, ctas, d_cycles, d_sink, host);
+    rc |= run_row<kQkSS, kQkSS, kNone>("qk_ss x2 WG", two, ctas, d_cycles, d_sink, host);
+    rc |= run_row<kQkRS, kNone, kNone>("qk_rs x1 WG", one, ctas, d_cycles, d_sink, host);
+    rc |= run_row<kQkRS, kQkRS, kNone>("qk_rs x2 WG", two, ctas, d_cycles, d_sink, host);
+    rc |= run_row<kPvSS, kNone, kNone>("pv_ss x1 WG", one, ctas, d_cycles, d_sink, host);
+    rc |= run_row<kPvSS, kPvSS, kNone>("pv_ss x2 WG", two, ctas, d_cycles, d_sink, host);
+    rc |= run_row<kPvRS, kNone, kNone>("pv_rs x1 WG", one, ctas, d_cycles, d_sink, host);
+    rc |= run_row<kPvRS, kPvRS, kNone>("pv_rs x2 WG", two, ctas, d_cycles, d_sink, host);
+    rc |= run_row<kQkSS, kPvSS, kNone>("qk_ss | pv_ss", mixed, ctas, d_cycles, d_sink, host);
+    rc |= run_row<kQkSS, kPvRS, kNone>("qk_ss | pv_rs", mixed, ctas, d_cycles, d_sink, host);
+    rc |= run_row<kQkRS, kPvSS, kNone>("qk_rs | pv_ss", mixed, ctas, d_cycles, d_sink, host);
+    rc |= run_row<kQkRS, kPvRS, kNone>("qk_rs | pv_rs", mixed, ctas, d_cycles, d_sink, host);
   }
   std::printf("# block schedules, stand-in softmax, no loads; ideal 2176 cycles/block\n");
   for (int ctas : {1, sms}) {
