@@ -7,9 +7,12 @@
 # eighth session measured the no-load ablations (experiments/ablate-*.patch):
 # a variant need not be correct, it only has to run.
 #
-#   scripts/cycles_variants.sh [--out DIR] [--rounds N] [--flashmla] [PATCH[=LABEL]...] -- CASE...
-#   e.g. scripts/cycles_variants.sh experiments/ablate-dense-no-loads.patch=noload -- D03 D12
+#   scripts/cycles_variants.sh [--out DIR] [--rounds N] [--flashmla] [PATCH[+PATCH...][=LABEL]...] -- CASE...
+#   e.g. scripts/cycles_variants.sh experiments/ablate-dense-no-loads.patch=noload \
+#          experiments/dense-seesaw-v5-rebased.patch+experiments/ablate-dense-seesaw-v5-no-loads.patch=v5-noload -- D03
 #
+# A variant of several patches joined by + applies them in order (an
+# ablation on top of the change it ablates).
 # The base build is labelled "base". --flashmla needs a build configured with
 # FlashMLA (scripts/compare_flashmla.sh's build-peer): pass --build build-peer.
 set -uo pipefail
@@ -30,12 +33,15 @@ while [ $# -gt 0 ]; do
     *) patches+=("$1"); shift ;;
   esac
 done
-usage="usage: scripts/cycles_variants.sh [--out DIR] [--build DIR] [--rounds N] [--flashmla] [PATCH[=LABEL]...] -- CASE..."
+usage="usage: scripts/cycles_variants.sh [--out DIR] [--build DIR] [--rounds N] [--flashmla] [PATCH[+PATCH...][=LABEL]...] -- CASE..."
 # Everything cycles.sh would refuse is refused here, before minutes of building.
 [ ${#cases[@]} -gt 0 ] || { echo "cycles_variants: name at least one case after --; $usage" >&2; exit 2; }
 [[ "$rounds" =~ ^[1-9][0-9]*$ ]] || { echo "cycles_variants: --rounds needs a positive count, got '$rounds'" >&2; exit 2; }
 for spec in "${patches[@]}"; do
-  [ -f "${spec%%=*}" ] || { echo "cycles_variants: no patch file ${spec%%=*}" >&2; exit 2; }
+  IFS=+ read -r -a files <<<"${spec%%=*}"
+  for f in "${files[@]}"; do
+    [ -f "$f" ] || { echo "cycles_variants: no patch file $f" >&2; exit 2; }
+  done
 done
 source "$root/scripts/case_kernels.sh"
 for c in "${cases[@]}"; do
@@ -64,22 +70,30 @@ else
   exit 1
 fi
 for spec in "${patches[@]}"; do
-  patch_file=$(cd "$(dirname "${spec%%=*}")" && pwd)/$(basename "${spec%%=*}")
+  IFS=+ read -r -a files <<<"${spec%%=*}"
   label="${spec#*=}"
-  [ "$label" = "$spec" ] && label=$(basename "$patch_file" .patch)
-  if ! patch -p1 -s --dry-run <"$patch_file" >/dev/null 2>&1; then
-    echo "cycles_variants: $label does not apply to the tree; skipped" | tee -a "$out/skipped.txt"
-    continue
-  fi
-  patch -p1 -s <"$patch_file"
-  if build_bench "$out/build-$label.log"; then
-    cp "$build/bench/flashmla-bench" "$bins/$label"
-    specs+=("$bins/$label=$label")
-  else
-    echo "cycles_variants: $label failed to build; see $out/build-$label.log" | tee -a "$out/skipped.txt"
+  [ "$label" = "$spec" ] && label=$(basename "${files[-1]}" .patch)
+  applied=()
+  for f in "${files[@]}"; do
+    if ! patch -p1 -s --dry-run <"$f" >/dev/null 2>&1; then
+      echo "cycles_variants: $f does not apply (variant $label); skipped" | tee -a "$out/skipped.txt"
+      break
+    fi
+    patch -p1 -s <"$f"
+    applied+=("$f")
+  done
+  if [ ${#applied[@]} -eq ${#files[@]} ]; then
+    if build_bench "$out/build-$label.log"; then
+      cp "$build/bench/flashmla-bench" "$bins/$label"
+      specs+=("$bins/$label=$label")
+    else
+      echo "cycles_variants: $label failed to build; see $out/build-$label.log" | tee -a "$out/skipped.txt"
+    fi
   fi
   # The tree as it was, whatever happened (the next variant applies to it).
-  patch -p1 -s -R <"$patch_file" || { echo "cycles_variants: could not reverse $label: the tree is left patched" >&2; exit 1; }
+  for ((k = ${#applied[@]} - 1; k >= 0; --k)); do
+    patch -p1 -s -R <"${applied[k]}" || { echo "cycles_variants: could not reverse ${applied[k]}: the tree is left patched" >&2; exit 1; }
+  done
 done
 # The build directory holds the last variant's objects: rebuild the tree's.
 build_bench "$out/build-restore.log" || echo "cycles_variants: rebuilding the tree failed; see $out/build-restore.log" >&2
