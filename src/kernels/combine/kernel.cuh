@@ -90,21 +90,50 @@ struct Vec4<__half> {
   }
 };
 
+// A batch of partials in flight: 16 float4 per lane (64 registers), kVec
+// float4 per partial.
+template <int kVec, typename PartialT>
+struct PartialBatch {
+  static constexpr int kSize = 16 / kVec;
+  float4 v[kSize][kVec];
+
+  // Partials first .. first + kSize - 1 of those below count; the rest are
+  // zeros and never used.
+  __device__ __forceinline__ void load(const PartialT* lane_row, int64_t partial_stride, int32_t first,
+                                       int32_t count) {
+#pragma unroll
+    for (int u = 0; u < kSize; ++u) {
+#pragma unroll
+      for (int k = 0; k < kVec; ++k) {
+        v[u][k] = first + u < count ? Vec4<PartialT>::load(lane_row + int64_t(first + u) * partial_stride + 128 * k)
+                                    : make_float4(0.f, 0.f, 0.f, 0.f);
+      }
+    }
+  }
+};
+
 // One warp merges `count` partials of one row over kVec * 128 dims from
 // dim0 (lane l: the float4 groups at dim0 + 4 (l + 32 k), k < kVec).
 // lse_row[s * lse_stride] and partial_row[s * partial_stride + c] are
 // partial s's lse and out; lse_out (nullptr: another warp's job) gets the
-// row's lse.
+// row's lse. The first batch of partials is loaded before the weights are
+// known (the loads do not depend on them), so it arrives with the lse
+// values; a partial whose weight turns out 0 (lse = -inf) is never used.
 template <int kVec, typename PartialT, typename OutT>
 __device__ __forceinline__ void combine_row(const float* lse_row, int64_t lse_stride, const PartialT* partial_row,
                                             int64_t partial_stride, int32_t count, const float* sink, int32_t dim0,
                                             OutT* out_row, float* lse_out) {
-  // Loads in flight per lane: kUnroll partials of kVec float4 each.
-  constexpr int kUnroll = kVec == 1 ? 16 : 2;
+  using Batch = PartialBatch<kVec, PartialT>;
   const int32_t lane = threadIdx.x % 32;
-  float row_max = -INFINITY;
-  bool nan_seen = false;  // fmaxf drops NaN; a NaN partial must still make a NaN row
-  for (int32_t s = lane; s < count; s += 32) {
+  const PartialT* lane_row = partial_row + dim0 + 4 * lane;
+  Batch batch;
+  batch.load(lane_row, partial_stride, 0, count);
+
+  // Lane l holds partial l's lse (the first 32; later ones are re-read).
+  const float lse_lane = lane < count ? lse_row[lane * lse_stride] : -INFINITY;
+  float row_max = lse_lane;
+  bool nan_seen = isnan(lse_lane);  // fmaxf drops NaN; a NaN partial must still make a NaN row
+  for (int32_t s = lane + 32; s < count; s += 32) {
     const float lse_s = lse_row[s * lse_stride];
     row_max = fmaxf(row_max, lse_s);
     nan_seen |= isnan(lse_s);
@@ -120,8 +149,8 @@ __device__ __forceinline__ void combine_row(const float* lse_row, int64_t lse_st
     if (lse_out != nullptr && lane == 0) *lse_out = nan_row ? NAN : -INFINITY;
     return;
   }
-  float sum = 0.f;
-  for (int32_t s = lane; s < count; s += 32) sum += expf(lse_row[s * lse_stride] - row_max);
+  float sum = lse_lane == -INFINITY ? 0.f : expf(lse_lane - row_max);
+  for (int32_t s = lane + 32; s < count; s += 32) sum += expf(lse_row[s * lse_stride] - row_max);
 #pragma unroll
   for (int offset = 16; offset > 0; offset /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, offset);
   if (lse_out != nullptr && lane == 0) *lse_out = row_max + logf(sum);
@@ -133,34 +162,24 @@ __device__ __forceinline__ void combine_row(const float* lse_row, int64_t lse_st
   float4 acc[kVec];
 #pragma unroll
   for (int k = 0; k < kVec; ++k) acc[k] = make_float4(0.f, 0.f, 0.f, 0.f);
-  const PartialT* lane_row = partial_row + dim0 + 4 * lane;
   for (int32_t base = 0; base < count; base += 32) {  // the same trip count in every lane
     const int32_t n = min(32, count - base);
     // Lane l holds partial base + l's weight; the loop below takes it by shuffle.
-    const float lse_l = lane < n ? lse_row[(base + lane) * lse_stride] : -INFINITY;
+    const float lse_l = base == 0 ? lse_lane : lane < n ? lse_row[(base + lane) * lse_stride] : -INFINITY;
     const float w_lane = lse_l == -INFINITY ? 0.f : expf(lse_l - row_max) * inv_denominator;
-    for (int32_t s = 0; s < n; s += kUnroll) {
-      float w[kUnroll];
-      float4 v[kUnroll][kVec];
+    for (int32_t s = 0; s < n; s += Batch::kSize) {
+      if (base + s > 0) batch.load(lane_row, partial_stride, base + s, count);  // the first is in flight
 #pragma unroll
-      for (int u = 0; u < kUnroll; ++u) {
+      for (int u = 0; u < Batch::kSize; ++u) {
         const float wu = __shfl_sync(0xffffffffu, w_lane, (s + u) % 32);
-        w[u] = s + u < n ? wu : 0.f;
-        // An empty partial (weight 0) is never read: its out may be NaN.
+        if (s + u < n && wu != 0.f) {  // an empty partial (weight 0) is never used: it may be NaN
 #pragma unroll
-        for (int k = 0; k < kVec; ++k) {
-          v[u][k] = w[u] != 0.f ? Vec4<PartialT>::load(lane_row + int64_t(base + s + u) * partial_stride + 128 * k)
-                                : make_float4(0.f, 0.f, 0.f, 0.f);
-        }
-      }
-#pragma unroll
-      for (int u = 0; u < kUnroll; ++u) {
-#pragma unroll
-        for (int k = 0; k < kVec; ++k) {
-          acc[k].x += w[u] * v[u][k].x;
-          acc[k].y += w[u] * v[u][k].y;
-          acc[k].z += w[u] * v[u][k].z;
-          acc[k].w += w[u] * v[u][k].w;
+          for (int k = 0; k < kVec; ++k) {
+            acc[k].x += wu * batch.v[u][k].x;
+            acc[k].y += wu * batch.v[u][k].y;
+            acc[k].z += wu * batch.v[u][k].z;
+            acc[k].w += wu * batch.v[u][k].w;
+          }
         }
       }
     }
