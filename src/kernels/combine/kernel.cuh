@@ -15,7 +15,14 @@
 // of 4 warps per row, every row paid them behind two CTA barriers and its
 // few partials (2-3 for short contexts) were read one latency at a time: 14
 // us for D12's 4096 rows. A warp needs no barrier (weights move by shuffle)
-// and issues all its loads of a batch of partials at once.
+// and issues all its loads of a batch of partials at once; the first batch
+// goes out with the lse loads, not after the weights (one round trip less),
+// and a 512-dim warp keeps 4 partials in flight: D15's one long request (22
+// partials) is merged by single warps when the batch has more than 1024
+// rows, so the batch size is its round-trip count (ncu after D15: 18.1 us
+// with 2 partials and the weights first, 13.2 us now;
+// bench/results/NVIDIA-H200-combine-variants.txt also has the designs that
+// lost: a CTA per split row, and a persistent walk over a split-request list).
 #pragma once
 
 #include <cstdint>
