@@ -2,6 +2,7 @@
 
 #include "kernels/combine/kernel.cuh"
 #include "kernels/launch_pdl.h"
+#include "kernels/trace.h"
 
 namespace flashmla::kernels {
 namespace {
@@ -99,6 +100,9 @@ cudaError_t launch_scheduled_combine(const ScheduledCombineArgs& args, cudaStrea
   params.lse = args.lse;
   params.stride_lse_b = args.stride_lse_b;
   params.stride_lse_h = args.stride_lse_h;
+#if FLASHMLA_TRACE
+  params.trace = trace_stamps(TraceKernel::kScheduledCombine);
+#endif
   switch (args.dtype) {
     case DType::kBFloat16: return launch_scheduled_typed<__nv_bfloat16>(params, rows, stream);
     case DType::kFloat16: return launch_scheduled_typed<__half>(params, rows, stream);

@@ -10,6 +10,7 @@
 #include "device/tma_descriptor.h"
 #include "flashmla/args.h"
 #include "kernels/combine/launch.h"
+#include "kernels/trace.h"
 #include "kernels/dense_decode/kernel.cuh"
 #include "kernels/launch_pdl.h"
 
@@ -110,6 +111,9 @@ Status launch_typed(const DenseDecodeArgs& a, float* out_partial, float* lse_par
   p.stride_lse_h = a.stride_lse_h;
   p.out_partial = out_partial;
   p.lse_partial = lse_partial;
+#if FLASHMLA_TRACE
+  p.trace = trace_stamps(TraceKernel::kDenseDecode);
+#endif
 
   // Row tiles 2i and 2i + 1 of a worker read the same KV blocks (the other
   // heads of the group, or the next query token): as a 2-CTA cluster they

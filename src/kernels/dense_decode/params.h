@@ -39,6 +39,9 @@ struct Params {
   // Split path (workspace): normalized partial outputs and their lse.
   float* out_partial;  // [slots, s_q, h_q, d_v]
   float* lse_partial;  // [slots, s_q, h_q]
+#if FLASHMLA_TRACE
+  uint64_t* trace;  // phase stamps (device/trace.cuh), measurement builds only
+#endif
 };
 
 }  // namespace flashmla::kernels::dense_decode
