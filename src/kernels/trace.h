@@ -13,8 +13,9 @@ enum class TraceKernel : int { kDenseDecode = 0, kScheduledCombine = 1 };
 
 #if FLASHMLA_TRACE
 // The device buffer of `kernel`'s stamps ([kTraceCtas][kTraceSlots], 0 =
-// never reached), allocated and zeroed at the first call; nullptr when that
-// failed (the kernels then stamp nothing).
+// never reached), allocated and zeroed at the first call, which therefore
+// must not be inside a stream capture (flashmla-bench's first call is
+// eager); nullptr when that failed (the kernels then stamp nothing).
 uint64_t* trace_stamps(TraceKernel kernel);
 #endif
 

@@ -36,3 +36,14 @@ def test_no_decode_stamps_says_so(tmp_path):
     done = run(path)
     assert done.returncode == 0
     assert "no dense decode stamps" in done.stdout
+
+
+def test_trace_cases_refuses_bad_arguments_before_building(tmp_path):
+    script = os.path.join(ROOT, "scripts", "trace_cases.sh")
+    for args, message in [((), "name at least one dense decode case"),
+                          (("S01",), "S01 is not a dense decode case"),
+                          (("D16",), "D16 is not a dense decode case")]:
+        done = subprocess.run(["bash", script, "--out", str(tmp_path / "t"), *args], capture_output=True, text=True)
+        assert done.returncode == 2
+        assert message in done.stderr
+        assert not (tmp_path / "t").exists()  # refused before anything was made
