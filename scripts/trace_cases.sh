@@ -2,8 +2,9 @@
 # The phase stamps of dense decode cases, in one GPU-machine run: configures
 # and builds a measurement build (-DFLASHMLA_TRACE=ON, in build-trace/), runs
 # each case once timed (the stamps of its last call stay), and prints
-# scripts/trace_summary.py's report of each; writes DIR/<case>.csv and
-# DIR/<case>.txt.
+# scripts/trace_summary.py's report of each; writes DIR/<case>.txt and packs
+# the stamps and logs into DIR/trace.tgz (a device call brings back at most
+# 8 files).
 #
 #   scripts/trace_cases.sh [--out DIR] CASE...     e.g. scripts/trace_cases.sh --out "$OUT" D11 D12 D13 D15
 set -uo pipefail
@@ -39,4 +40,5 @@ for c in "${cases[@]}"; do
     echo "no stamps written (see $out/$c.bench.log)"; status=1
   fi
 done
+(cd "$out" && tar czf trace.tgz --remove-files ./*.csv ./*.log 2>/dev/null)
 exit $status
