@@ -224,7 +224,7 @@ struct SparsePrefillArgs {
 // combine: merge num_splits partial results of the same queries over
 // disjoint key sets (split-KV, or the shards of a context-parallel decode)
 // into the attention over the union. A partial with lse = -inf is empty and
-// contributes nothing (its out is never read, so it may hold NaN).
+// contributes nothing (its out is never used, so it may hold NaN).
 // ---------------------------------------------------------------------------
 struct CombineArgs {
   int64_t num_splits = 0;

@@ -7,7 +7,7 @@
 // which is the attention over the union of the key sets, with the sink in
 // the denominator only (it never enters lse). A NaN lse makes the row NaN,
 // as it would be without the split. A partial with lse = -inf is
-// empty: its weight is 0 and its out is never read, so it may hold NaN. A
+// empty: its weight is 0 and its out is never used, so it may hold NaN. A
 // row whose partials are all empty gets out = 0 and lse = -inf.
 //
 // Why a warp per row: a split-KV decode's combine is a few dependent global
