@@ -12,6 +12,26 @@ namespace flashmla::device {
 constexpr int kTraceSlots = 16;   // phases per CTA
 constexpr int kTraceCtas = 4096;  // CTAs traced per kernel (linear block index)
 
+// The phases each kernel stamps (scripts/trace_summary.py names them alike).
+enum DecodeTraceSlot : int {
+  kTraceEntry = 0,
+  kTraceReady = 1,           // barriers initialised, the previous grid done
+  kTraceFirstQ = 2,          // the first piece's q landed
+  kTraceFirstBlock = 3,      // the first KV block landed
+  kTraceFirstBlocksDone = 4,  // the first piece's blocks done (score warpgroup)
+  kTraceFirstStoredScores = 5,
+  kTraceFirstStoredValues = 6,
+  kTraceScoresDone = 7,
+  kTraceValuesDone = 8,
+  kTraceExit = 9,
+  kTraceLastLoadIssued = 10,  // the producer's
+};
+enum CombineTraceSlot : int {
+  kTraceCombineEntry = 0,
+  kTraceCombineReady = 1,  // the decode grid done (after the dependency wait)
+  kTraceCombineFirstRow = 2,
+};
+
 #if FLASHMLA_TRACE
 __device__ __forceinline__ uint64_t global_ns() {
   uint64_t t;

@@ -262,10 +262,10 @@ __global__ void __launch_bounds__(kCombineWarps * 32, kCombineMinBlocks) combine
   const int64_t i = blockIdx.x / p.s_q;
   const int64_t j = blockIdx.x % p.s_q;
 
-  if (threadIdx.x == 0) FLASHMLA_TRACE_STAMP(p.trace, 0);  // entry
+  if (threadIdx.x == 0) FLASHMLA_TRACE_STAMP(p.trace, device::kTraceCombineEntry);
   // The partials come from the decode kernel launched just before.
   cudaGridDependencySynchronize();
-  if (threadIdx.x == 0) FLASHMLA_TRACE_STAMP(p.trace, 1);  // the decode grid is done
+  if (threadIdx.x == 0) FLASHMLA_TRACE_STAMP(p.trace, device::kTraceCombineReady);
   if (!t.valid) return;
   const int32_t h = t.head;
   const int32_t first = p.split_begin[i];
@@ -281,7 +281,7 @@ __global__ void __launch_bounds__(kCombineWarps * 32, kCombineMinBlocks) combine
       p.attn_sink != nullptr ? p.attn_sink + h : nullptr, t.dim0,
       static_cast<OutT*>(p.out) + i * p.stride_out_b + j * p.stride_out_s + h * p.stride_out_h,
       t.dim0 == 0 ? p.lse + i * p.stride_lse_b + h * p.stride_lse_h + j : nullptr);
-  if (threadIdx.x == 0) FLASHMLA_TRACE_STAMP(p.trace, 2);  // warp 0's row merged
+  if (threadIdx.x == 0) FLASHMLA_TRACE_STAMP(p.trace, device::kTraceCombineFirstRow);
 }
 
 }  // namespace flashmla::kernels

@@ -146,13 +146,13 @@ __device__ __forceinline__ void consume_scores(const CUtensorMap* q_map, const P
 
     if (piece.to > piece.from) {
       device::mbarrier_wait_parity(&smem.q_full, q_loads & 1);
-      if (q_loads == 0 && tid_wg == 0) FLASHMLA_TRACE_STAMP(p.trace, 2);  // first q landed
+      if (q_loads == 0 && tid_wg == 0) FLASHMLA_TRACE_STAMP(p.trace, device::kTraceFirstQ);
       ++q_loads;
     }
     for (int32_t block = piece.from; block < piece.to; ++block, ++item) {
       const int stage = item % Cfg::kStages;
       device::mbarrier_wait_parity(&smem.k_full[stage], (item / Cfg::kStages) & 1);
-      if (item == 0 && tid_wg == 0) FLASHMLA_TRACE_STAMP(p.trace, 3);  // first block landed
+      if (item == 0 && tid_wg == 0) FLASHMLA_TRACE_STAMP(p.trace, device::kTraceFirstBlock);
       const bool last = block + 1 == piece.to;
       if (live_page(p, piece.req, block, len) < 0) {
         // Every key of the block is masked: skip it whole (the value
@@ -229,7 +229,7 @@ __device__ __forceinline__ void consume_scores(const CUtensorMap* q_map, const P
       if (tid_wg == 0) device::mbarrier_arrive_here_and_peer<kMulticast>(&smem.k_empty[stage]);
     }
 
-    if (pieces_done == 0 && tid_wg == 0) FLASHMLA_TRACE_STAMP(p.trace, 4);  // first piece's blocks done
+    if (pieces_done == 0 && tid_wg == 0) FLASHMLA_TRACE_STAMP(p.trace, device::kTraceFirstBlocksDone);
     // Epilogue: O / L, and lse = ln(L) + max (max in base 2, hence the ln 2).
     float inv[2];
     float lse[2];
@@ -249,7 +249,7 @@ __device__ __forceinline__ void consume_scores(const CUtensorMap* q_map, const P
     device::named_barrier_sync(kBarRowInv, Cfg::kConsumerThreads);
     ++pieces_done;
     store_output_rows<Cfg>(p, piece, rows, inv, lse, /*with_lse=*/true, 2 * (lane % 4), tOrO);
-    if (pieces_done == 1 && tid_wg == 0) FLASHMLA_TRACE_STAMP(p.trace, 5);  // first piece stored (scores)
+    if (pieces_done == 1 && tid_wg == 0) FLASHMLA_TRACE_STAMP(p.trace, device::kTraceFirstStoredScores);
   }
   // Take the value warpgroup's release of the last computed block.
   if (computed > 0) device::named_barrier_sync(kBarPFree, Cfg::kConsumerThreads);
@@ -291,7 +291,7 @@ __device__ __forceinline__ void consume_values(const Params& p, typename Cfg::Sh
     ++pieces_done;
     const float lse[2] = {0.f, 0.f};  // the score warpgroup stores lse
     store_output_rows<Cfg>(p, piece, rows, inv, lse, /*with_lse=*/false, Cfg::kHalfV + 2 * (lane % 4), tOrO);
-    if (pieces_done == 1 && tid_wg == 0) FLASHMLA_TRACE_STAMP(p.trace, 6);  // first piece stored (values)
+    if (pieces_done == 1 && tid_wg == 0) FLASHMLA_TRACE_STAMP(p.trace, device::kTraceFirstStoredValues);
   }
 }
 

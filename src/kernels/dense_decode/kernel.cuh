@@ -49,7 +49,7 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
   const int head0 = head_tile * Cfg::kBlockM;
 
   if (threadIdx.x == 0) {
-    FLASHMLA_TRACE_STAMP(p.trace, 0);  // entry
+    FLASHMLA_TRACE_STAMP(p.trace, device::kTraceEntry);
     device::prefetch_tensormap(&q_map);
     device::prefetch_tensormap(&kv_map);
     device::mbarrier_init(&smem.q_full, 1);
@@ -69,7 +69,7 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
   } else {
     __syncthreads();
   }
-  if (threadIdx.x == 0) FLASHMLA_TRACE_STAMP(p.trace, 1);  // barriers ready, previous grid done
+  if (threadIdx.x == 0) FLASHMLA_TRACE_STAMP(p.trace, device::kTraceReady);
 
   const ScheduleView schedule = schedule_view(const_cast<void*>(p.schedule), p.num_workers);
   const WorkerRange planned = schedule.workers[worker];
@@ -116,7 +116,7 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
         }
       }
     }
-    if (threadIdx.x == 0) FLASHMLA_TRACE_STAMP(p.trace, 10);  // producer: last load issued
+    if (threadIdx.x == 0) FLASHMLA_TRACE_STAMP(p.trace, device::kTraceLastLoadIssued);
     device::grid_dependency_launch_dependents();
     if constexpr (kMulticast) {
       // Stay until the peer is done loading into and arriving on this CTA.
@@ -133,14 +133,16 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
     device::set_warpgroup_registers<device::launch_registers(Cfg::kThreads), Cfg::kValueRegisters>();
     consume_values<Cfg, kMulticast>(p, smem, range, split_begin, head0, kv_head, token0);
   }
-  if (threadIdx.x % 128 == 0) FLASHMLA_TRACE_STAMP(p.trace, warp_group == 1 ? 7 : 8);  // consumer done
+  if (threadIdx.x % 128 == 0) {
+    FLASHMLA_TRACE_STAMP(p.trace, warp_group == 1 ? device::kTraceScoresDone : device::kTraceValuesDone);
+  }
   // Lets the combine kernel launch while this grid drains.
   device::grid_dependency_launch_dependents();
   if constexpr (kMulticast) {
     device::cluster_arrive();
     device::cluster_wait();
   }
-  if (threadIdx.x == 128) FLASHMLA_TRACE_STAMP(p.trace, 9);  // exit
+  if (threadIdx.x == 128) FLASHMLA_TRACE_STAMP(p.trace, device::kTraceExit);
 }
 
 }  // namespace flashmla::kernels::dense_decode
