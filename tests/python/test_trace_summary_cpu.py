@@ -14,7 +14,8 @@ def run(path):
 
 
 def test_phases_are_relative_to_the_first_entry(tmp_path):
-    # Two decode CTAs (entry at 1000 and 3000 ns), one combine CTA.
+    # Two decode CTAs (entry at 1000 and 3000 ns), one combine CTA (entry
+    # at 26000, past its dependency wait at 27000).
     rows = ["kernel,cta,slot,ns",
             "0,0,0,1000", "0,0,1,2000", "0,0,2,5000", "0,0,9,21000",
             "0,1,0,3000", "0,1,1,4000", "0,1,2,9000", "0,1,9,25000",
@@ -27,7 +28,7 @@ def test_phases_are_relative_to_the_first_entry(tmp_path):
     # exit: first 20.00 us, last 24.00 us after the first entry.
     assert any("exit" in line and "20.00" in line and "24.00" in line for line in out.splitlines()), out
     assert "barriers ready, previous grid done -> first q landed: 4.00" in out  # median of 3 and 5 us
-    assert "combine's first entry - decode's last exit: 1.00 us" in out
+    assert "combine's first ready (past its wait) - decode's last exit: 2.00 us" in out
 
 
 def test_no_decode_stamps_says_so(tmp_path):
