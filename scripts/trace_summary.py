@@ -81,7 +81,8 @@ def summarize(stamps):
     exits = [s[9] for s in decode.values() if 9 in s]
     ready = [s[1] for s in stamps.get(COMBINE, {}).values() if 1 in s]
     if exits and ready:
-        lines.append(f"combine's first ready (past its wait) - decode's last exit: {(min(ready) - max(exits)) / 1000.0:.2f} us")
+        gap_us = (min(ready) - max(exits)) / 1000.0
+        lines.append(f"combine's first ready (past its wait) - decode's last exit: {gap_us:.2f} us")
     return lines
 
 
