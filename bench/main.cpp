@@ -53,6 +53,9 @@ Selection:
     --s_kv N                                 (prefill)
     --d_qk N                                 (576, or 512 for prefill/dense)
     --lengths fixed|varlen|skewed --causal   (dense decode)
+  --fp8-kv                run the dense decode cases over an FP8 cache in the
+                          V32 layout (the same values, 656 bytes a token; rows
+                          "<case>-fp8"); other cases run as they are
   --list                  list the suite's cases and exit
   --plan                  print plan_decode's schedule of each decode case
                           (workers, pieces, split requests, the busiest
@@ -103,6 +106,7 @@ struct Options {
   std::string anchors_path;
   bool against_flashmla = false;
   bool flashmla_second = false;  // FlashMLA timed after ours, not before
+  bool fp8_kv = false;           // dense decode cases over a V32 FP8 cache
 };
 
 bool parse_int(const std::string& text, int64_t* value) {
@@ -168,6 +172,8 @@ std::string parse_flags(int argc, char** argv, Options* o) {
       o->against_flashmla = true;
     } else if (name == "flashmla-second" && no_value()) {
       o->flashmla_second = true;
+    } else if (name == "fp8-kv" && no_value()) {
+      o->fp8_kv = true;
     } else if (name == "causal") {
       if (!has_value || value == "1" || value == "true") {
         o->shape_flags["causal"] = "1";
@@ -411,6 +417,18 @@ int run(int argc, char** argv) {
       }
       if (!found) {
         std::fprintf(stderr, "flashmla-bench: unknown case '%s' (--list shows them)\n\n%s", name.c_str(), kUsage);
+        return 2;
+      }
+    }
+  }
+  if (o.fp8_kv) {
+    for (Case& c : cases) {
+      if (c.op != Op::kDenseDecode) continue;
+      c.fp8_kv = true;
+      c.name += "-fp8";
+      error = check_case(c);
+      if (!error.empty()) {
+        std::fprintf(stderr, "flashmla-bench: %s: %s\n", c.name.c_str(), error.c_str());
         return 2;
       }
     }

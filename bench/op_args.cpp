@@ -7,8 +7,7 @@ namespace flashmla::bench {
 Tensors host_tensors(HostWorkload& hw) {
   Tensors t;
   t.q = hw.q.data();
-  t.kv = hw.shape.op == Op::kSparseDecode ? static_cast<const void*>(hw.kv_fp8.data())
-                                          : static_cast<const void*>(hw.kv.data());
+  t.kv = v32_pool(hw.shape) ? static_cast<const void*>(hw.kv_fp8.data()) : static_cast<const void*>(hw.kv.data());
   t.block_table = hw.index.block_table.data();
   t.lengths = hw.index.lengths.data();
   t.indices = hw.index.indices.data();
@@ -59,6 +58,12 @@ DenseDecodeArgs make_dense_decode_args(const Case& c, const IndexData& index, co
   a.stride_kv_h = c.d_qk;
   a.stride_kv_row = c.h_kv * c.d_qk;
   a.stride_kv_block = kPageBlockSize * c.h_kv * c.d_qk;
+  if (c.fp8_kv) {  // [num_blocks, 64, 1, 656] bytes
+    a.kv_format = KVFormat::kFp8V32;
+    a.stride_kv_h = kV32TokenBytes;
+    a.stride_kv_row = kV32TokenBytes;
+    a.stride_kv_block = kPageBlockSize * kV32TokenBytes;
+  }
   a.block_table = t.block_table;
   a.stride_block_table_b = index.max_blocks;
   a.cache_seqlens = t.lengths;

@@ -75,6 +75,9 @@ class FlashMlaBackend : public Backend {
     if (c.op != Op::kDenseDecode && heads_ != 64 && heads_ != 128) {
       return error_status(StatusCode::kNotSupported, "sparse kernels take at most 128 heads, in tiles of 64");
     }
+    if (c.op == Op::kDenseDecode && c.fp8_kv) {
+      return error_status(StatusCode::kNotSupported, "FlashMLA has no dense decode over an FP8 cache");
+    }
     if (c.op == Op::kDenseDecode && (c.h_kv != 1 || c.d_qk != 576)) {
       return error_status(StatusCode::kNotSupported, "the backend runs dense decode with h_kv 1 and d_qk 576");
     }

@@ -122,6 +122,8 @@ void write_shape(JsonWriter& w, const Case& c) {
     }
     w.key("causal");
     w.boolean(c.causal);
+    w.key("kv_format");
+    w.string(c.fp8_kv ? "fp8_v32" : "native");
   }
   w.end_object();
 }

@@ -144,6 +144,9 @@ std::string check_case(const Case& c) {
       const int64_t longest =
           std::max<int64_t>(c.lengths == LengthMode::kSkewed ? c.skewed_first_length : 0, 2 * c.s_k);
       if (c.b * (longest / kPageBlockSize + 1) >= kMaxIndex) return "too many pages for int32 page ids";
+      if (c.fp8_kv && (c.d_qk != 576 || c.d_v != 512 || c.h_kv != 1)) {
+        return "the V32 FP8 cache holds d_qk 576, d_v 512 and one KV head";
+      }
       return "";
     }
     case Op::kSparseDecode:
@@ -213,7 +216,7 @@ double case_bytes(const Case& c) {
   switch (c.op) {
     case Op::kDenseDecode:
       return 2.0 * double(c.b) * double(c.s_q) * double(c.h_q) * double(c.d_qk + c.d_v) +
-             2.0 * double(c.d_qk) * double(c.h_kv) * sum_lengths(c);
+             (c.fp8_kv ? double(kV32TokenBytes) : 2.0 * double(c.d_qk) * double(c.h_kv)) * sum_lengths(c);
     case Op::kSparseDecode:
       return double(kV32TokenBytes) * double(c.b) * double(c.s_q) * double(c.topk) +
              2.0 * double(c.b) * double(c.s_q) * double(c.h_q) * double(c.d_qk + c.d_v);
@@ -227,7 +230,7 @@ int64_t kv_pool_bytes(const Case& c) {
     case Op::kDenseDecode: {
       int64_t pages = 0;
       for (int32_t len : request_lengths(c)) pages += pages_for(len);
-      return std::max<int64_t>(pages, 1) * kPageBlockSize * c.h_kv * c.d_qk * 2;
+      return std::max<int64_t>(pages, 1) * kPageBlockSize * (c.fp8_kv ? kV32TokenBytes : c.h_kv * c.d_qk * 2);
     }
     case Op::kSparseDecode:
       return c.b * pages_for(c.s_k) * kPageBlockSize * kV32TokenBytes;

@@ -44,7 +44,13 @@ struct Case {
   // Length of request 0 of a skewed batch; the reduced verification shape
   // scales it down with s_k.
   int64_t skewed_first_length = kSkewedFirstLength;
+  // Dense decode over an FP8 cache in the V32 layout (--fp8-kv): the same
+  // bf16 values, encoded as sparse decode's cache is.
+  bool fp8_kv = false;
 };
+
+// Whether the case's KV pool is a V32 FP8 cache (656 bytes a token).
+inline bool v32_pool(const Case& c) { return c.op == Op::kSparseDecode || (c.op == Op::kDenseDecode && c.fp8_kv); }
 
 // Parses the document of suite.json into cases, in file order.
 bool load_suite(const JsonValue& doc, std::vector<Case>* cases, std::string* error);

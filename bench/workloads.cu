@@ -159,6 +159,11 @@ TensorSizes tensor_sizes(const Case& c, const IndexData& index) {
   s.lse = rows;
   switch (c.op) {
     case Op::kDenseDecode:
+      if (c.fp8_kv) {
+        s.kv_tokens = index.num_blocks * kPageBlockSize;
+        s.kv_bytes = s.kv_tokens * kV32TokenBytes;
+        break;
+      }
       s.kv_values = index.num_blocks * kPageBlockSize * c.h_kv * c.d_qk;
       s.kv_bytes = s.kv_values * 2;
       break;
@@ -224,7 +229,7 @@ HostWorkload make_host_workload(const Case& c) {
   hw.index = make_index_data(c);
   const TensorSizes s = tensor_sizes(c, hw.index);
   fill_bf16_host(&hw.q, s.q, kStreamQ);
-  if (c.op == Op::kSparseDecode) {
+  if (v32_pool(c)) {
     encode_v32_pool_host(&hw.kv_fp8, s.kv_tokens, kStreamKvPool0);
   } else {
     fill_bf16_host(&hw.kv, s.kv_values, kStreamKvPool0);
@@ -347,8 +352,8 @@ std::string make_device_workload(const Case& c, const IndexData& index, int64_t 
     err = pool.allocate(size_t(s.kv_bytes));
     if (err != cudaSuccess) return cuda_message("KV pool allocation", err);
     const uint64_t stream = kStreamKvPool0 + uint64_t(p);
-    err = c.op == Op::kSparseDecode ? encode_v32_device(pool.as<uint8_t>(), s.kv_tokens, stream)
-                                    : fill_bf16_device(pool.as<uint16_t>(), s.kv_values, stream, nullptr);
+    err = v32_pool(c) ? encode_v32_device(pool.as<uint8_t>(), s.kv_tokens, stream)
+                      : fill_bf16_device(pool.as<uint16_t>(), s.kv_values, stream, nullptr);
     if (err != cudaSuccess) return cuda_message("KV pool fill", err);
   }
   error = allocate_outputs(s, dw);
@@ -363,8 +368,7 @@ std::string upload_host_workload(const HostWorkload& hw, DeviceWorkload* dw) {
   dw->kv_pools.clear();
   dw->kv_pools.resize(1);
   if (error.empty()) {
-    error = hw.shape.op == Op::kSparseDecode ? upload(hw.kv_fp8, &dw->kv_pools[0], "kv")
-                                             : upload(hw.kv, &dw->kv_pools[0], "kv");
+    error = v32_pool(hw.shape) ? upload(hw.kv_fp8, &dw->kv_pools[0], "kv") : upload(hw.kv, &dw->kv_pools[0], "kv");
   }
   if (error.empty()) error = allocate_outputs(tensor_sizes(hw.shape, hw.index), dw);
   return error;
@@ -407,7 +411,7 @@ std::string check_device_generator(const HostWorkload& hw) {
   cudaError_t err = q.allocate(hw.q.size() * 2);
   if (err == cudaSuccess) err = fill_bf16_device(q.as<uint16_t>(), int64_t(hw.q.size()), kStreamQ, nullptr);
   if (err == cudaSuccess) {
-    if (hw.shape.op == Op::kSparseDecode) {
+    if (v32_pool(hw.shape)) {
       err = pool.allocate(hw.kv_fp8.size());
       if (err == cudaSuccess) {
         err = encode_v32_device(pool.as<uint8_t>(), int64_t(hw.kv_fp8.size()) / kV32TokenBytes, kStreamKvPool0);
@@ -423,8 +427,7 @@ std::string check_device_generator(const HostWorkload& hw) {
   if (err != cudaSuccess) return cuda_message("generator check", err);
   std::string error = compare_bytes(hw.q, q, "q");
   if (error.empty()) {
-    error = hw.shape.op == Op::kSparseDecode ? compare_bytes(hw.kv_fp8, pool, "V32 kv")
-                                             : compare_bytes(hw.kv, pool, "kv");
+    error = v32_pool(hw.shape) ? compare_bytes(hw.kv_fp8, pool, "V32 kv") : compare_bytes(hw.kv, pool, "kv");
   }
   return error;
 }

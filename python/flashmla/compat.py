@@ -14,9 +14,11 @@ Same names, signatures, defaults and return conventions as FlashMLA's
 - ``flash_mla_sparse_fwd(...) -> (out, max_logits, lse)``.
 
 lse is ``[b, h_q, s_q]`` (``[s_q, h_q]`` for the prefill), natural log, with
-``+inf`` for a row with no key, as FlashMLA returns it. Valid inputs that
-no compiled kernel serves (FP8 dense decode, dense d_qk 512) raise
-``NotImplementedError`` with the library's message.
+``+inf`` for a row with no key, as FlashMLA returns it. Dense decode also
+takes an FP8 k_cache in the V32 layout (656 bytes a token, as sparse decode
+reads it), which FlashMLA's dense kernel does not. Valid inputs that no
+compiled kernel serves (dense d_qk 512, FP8 dense with more than 128 heads)
+raise ``NotImplementedError`` with the library's message.
 
 Importing this module does not import torch; calling a function does.
 """
@@ -98,7 +100,9 @@ def flash_mla_with_kvcache(
 
     Dense when ``indices`` is None: q [b, s_q, h_q, d_qk], k_cache
     [num_blocks, page_block_size, h_k, d_qk], block_table [b, max_blocks] int32,
-    cache_seqlens [b] int32. Sparse otherwise: indices [b, s_q, topk] int32
+    cache_seqlens [b] int32; with ``is_fp8_kvcache=True`` k_cache is an FP8 cache
+    in the V32 layout ([num_blocks, page_block_size, 1, 656] bytes, q bf16).
+    Sparse otherwise: indices [b, s_q, topk] int32
     into an FP8 k_cache (``is_fp8_kvcache=True``, ``causal=False``).
     ``softmax_scale`` defaults to ``q.shape[-1] ** -0.5``.
     """
@@ -133,6 +137,10 @@ def flash_mla_with_kvcache(
                       extra_topk_length=extra_topk_length)
         if block_table is None or cache_seqlens is None:
             raise ValueError("block_table, cache_seqlens: expected tensors for dense decode, got None")
+        fp8_cache = k_cache.element_size() == 1
+        if bool(is_fp8_kvcache) != fp8_cache:
+            raise ValueError(f"is_fp8_kvcache: expected {fp8_cache} for a k_cache of dtype {k_cache.dtype}, "
+                             f"got {is_fp8_kvcache}")
         config = FlashMLASchedMeta.Config(b, s_q, h_q, k_cache.shape[1], k_cache.shape[2], causal,
                                           is_fp8_kvcache, None, None, None)
 

@@ -317,7 +317,9 @@ def dense_decode(q: Tensor, kv_cache: Tensor, block_table: Tensor, cache_seqlens
     """Dense paged decode. Returns ``(out [b, s_q, h_q, d_v], lse [b, h_q, s_q])``.
 
     q [b, s_q, h_q, d_qk] bf16/fp16; kv_cache [num_blocks, page_block_size, h_kv, d_qk]
-    of q's dtype; block_table [b, max_blocks_per_seq] int32; cache_seqlens [b] int32.
+    of q's dtype, or an FP8 cache in the V32 layout as bytes (uint8 or float8_e4m3fn
+    [num_blocks, page_block_size, 1, 656], q bf16, h_q <= 128); block_table
+    [b, max_blocks_per_seq] int32; cache_seqlens [b] int32.
     """
     meta = plan._checked_meta()
     b, s_q, h_q = q.shape[0], q.shape[1], q.shape[2]

@@ -1,6 +1,8 @@
 // validate() and workspace_size() of dense_decode (spec sections 1, 4-6).
 // Invalid-argument rules run first, support rules last, so a call that is
 // both malformed and unsupported is reported as malformed.
+#include <cstdint>
+
 #include "api/check.h"
 #include "api/decode_common.h"
 #include "flashmla/flashmla.h"
@@ -122,7 +124,12 @@ Status check_supported(const DenseDecodeArgs& a) {
         (long long)a.page_block_size);
   }
   if (a.kv_format == KVFormat::kFp8V32) {
-    return not_supported("kv_format: fp8_v32 is valid for dense_decode, but its kernel is not built");
+    // A V32 cache runs the sparse decode kernels: their head limit, and
+    // positions as int32 token indices page * 64 + row (2^31 tokens is a
+    // 1.4 TB cache).
+    FLASHMLA_TRY(check_supported_at_most("h_q", a.h_q, 128, "the FP8 kernels' limit with kv_format fp8_v32"));
+    FLASHMLA_TRY(check_supported_at_most("num_blocks", a.num_blocks, INT32_MAX / 64,
+                                         "int32 token indices with kv_format fp8_v32"));
   }
   return ok_status();
 }

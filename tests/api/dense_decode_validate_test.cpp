@@ -412,9 +412,25 @@ TEST_F(DenseDecodeValidate, Dv256NotSupported) {
   EXPECT_TRUE(is_not_supported(validate(a), "d_v: expected 512 (the only d_v the kernels are built for), got 256"));
 }
 
-TEST_F(DenseDecodeValidate, Fp8KvValidButNotBuilt) {
+TEST_F(DenseDecodeValidate, Fp8KvSupported) {
   a = dense_decode_args({.kv_format = KVFormat::kFp8V32});
-  EXPECT_TRUE(is_not_supported(validate(a), "kv_format: fp8_v32 is valid for dense_decode, but its kernel is not built"));
+  EXPECT_TRUE(validate(a).ok()) << validate(a).message;
+  a = dense_decode_args({.h_q = 128, .kv_format = KVFormat::kFp8V32});
+  EXPECT_TRUE(validate(a).ok()) << validate(a).message;
+}
+
+TEST_F(DenseDecodeValidate, Fp8KvBeyond128HeadsNotSupported) {
+  a = dense_decode_args({.h_q = 129, .kv_format = KVFormat::kFp8V32});
+  EXPECT_TRUE(is_not_supported(
+      validate(a), "h_q: expected at most 128 (the FP8 kernels' limit with kv_format fp8_v32), got 129"));
+  a = dense_decode_args({.h_q = 129});  // the bf16 kernel takes any head count
+  EXPECT_TRUE(validate(a).ok()) << validate(a).message;
+}
+
+TEST_F(DenseDecodeValidate, Fp8KvPoolBeyondInt32TokensNotSupported) {
+  a = dense_decode_args({.num_blocks = int64_t(INT32_MAX) / 64 + 1, .kv_format = KVFormat::kFp8V32});
+  EXPECT_TRUE(is_not_supported(
+      validate(a), "num_blocks: expected at most 33554431 (int32 token indices with kv_format fp8_v32), got 33554432"));
 }
 
 TEST_F(DenseDecodeValidate, InvalidWinsOverNotSupported) {

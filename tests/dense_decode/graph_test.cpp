@@ -90,9 +90,16 @@ struct GraphExec {
   }
 };
 
-TEST(GpuDenseDecodeGraph, ReplayWithChangedLengthsAndBlockTables) {
-  FLASHMLA_REQUIRE_GPU();
-  const DenseDecodeProblem base = make_dense_decode_problem(graph_config());
+// The same inputs over an FP8 (V32) cache (h_kv 1: the format has one KV head).
+DenseDecodeConfig graph_config_fp8() {
+  DenseDecodeConfig config = graph_config();
+  config.h_kv = 1;
+  config.kv_format = KVFormat::kFp8V32;
+  return config;
+}
+
+void replay_with_changed_inputs(const DenseDecodeConfig& config) {
+  const DenseDecodeProblem base = make_dense_decode_problem(config);
   const std::vector<GraphStep> steps = graph_steps();
 
   DeviceMirror<DenseDecodeArgs> mirror = to_device(base);
@@ -157,6 +164,16 @@ TEST(GpuDenseDecodeGraph, ReplayWithChangedLengthsAndBlockTables) {
   HostOutputs again;
   ASSERT_NO_FATAL_FAILURE(replay(&again));
   expect_bitwise_equal(first, again, "replay after restoring the captured inputs");
+}
+
+TEST(GpuDenseDecodeGraph, ReplayWithChangedLengthsAndBlockTables) {
+  FLASHMLA_REQUIRE_GPU();
+  ASSERT_NO_FATAL_FAILURE(replay_with_changed_inputs(graph_config()));
+}
+
+TEST(GpuDenseDecodeGraph, Fp8ReplayWithChangedLengthsAndBlockTables) {
+  FLASHMLA_REQUIRE_GPU();
+  ASSERT_NO_FATAL_FAILURE(replay_with_changed_inputs(graph_config_fp8()));
 }
 
 }  // namespace

@@ -31,6 +31,12 @@ std::vector<LargePoolCase> large_pool_cases() {
   add("B3Sq1H128Kv1Bf16", dense_config(3, 1, 128, 1, {130, 65, 1000}));
   // Two KV heads: the head offset is added to a far page address too.
   add("B2Sq2H16Kv2Fp16Causal", dense_config(2, 2, 16, 2, {200, 64}, DType::kFloat16, true));
+  // An FP8 (V32) cache: byte strides, the sparse kernels' token addresses.
+  for (int64_t h_q : {16, 128}) {
+    DenseDecodeConfig c = dense_config(3, 1, h_q, 1, {130, 65, 1000});
+    c.kv_format = KVFormat::kFp8V32;
+    add("B3Sq1H" + std::to_string(h_q) + "Fp8V32", c);
+  }
   return cases;
 }
 
@@ -40,11 +46,11 @@ TEST_P(GpuDenseDecodeLargePool, PagesPastTwoToThe31ElementsAnd4GiB) {
   FLASHMLA_REQUIRE_GPU();
   const DenseDecodeProblem small = make_dense_decode_problem(GetParam().config);
   const DenseDecodeArgs& a = small.args;
-  const int64_t element_bytes = 2;
+  const int64_t element_bytes = a.kv_format == KVFormat::kFp8V32 ? 1 : 2;  // FP8 strides are in bytes
   const int64_t page_elements = a.stride_kv_block;
-  // Enough pages that the pool passes 2^31 elements (and so 2^32 bytes)
+  // Enough pages that the pool passes 2^32 bytes (and so 2^31 elements)
   // even before the small problem's pages, which go last.
-  const int64_t far_offset = (int64_t(1) << 31) / page_elements + 64;
+  const int64_t far_offset = (int64_t(1) << 32) / (page_elements * element_bytes) + 64;
   const int64_t num_blocks = far_offset + a.num_blocks;
   const int64_t pool_bytes = num_blocks * page_elements * element_bytes;
   ASSERT_GT(far_offset * page_elements, int64_t(1) << 31);

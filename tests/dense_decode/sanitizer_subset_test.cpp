@@ -75,5 +75,31 @@ TEST(GpuDenseDecodeSanitizer, AllRowsEmpty) {
   ASSERT_NO_FATAL_FAILURE(run_dense_case(small_case(3, 2, 16, 1, {0, 0, 0}, DType::kBFloat16, false, 6008)));
 }
 
+// An FP8 (V32) cache: the sparse decode kernels reading positions through
+// the block table, one case per kernel class (small-head, 64-head, the
+// 128-head crossover split over workers), with garbage lengths.
+DenseDecodeConfig fp8_case(int64_t b, int64_t s_q, int64_t h_q, std::vector<int32_t> lengths, bool causal,
+                           uint64_t seed) {
+  DenseDecodeConfig c = small_case(b, s_q, h_q, 1, std::move(lengths), DType::kBFloat16, causal, seed);
+  c.kv_format = KVFormat::kFp8V32;
+  return c;
+}
+
+TEST(GpuDenseDecodeSanitizer, Fp8EveryKernelClass) {
+  FLASHMLA_REQUIRE_GPU();
+  ASSERT_NO_FATAL_FAILURE(run_dense_case(fp8_case(4, 2, 16, {1, 63, 65, 0}, true, 6009)));
+  ASSERT_NO_FATAL_FAILURE(run_dense_case(fp8_case(3, 1, 64, {64, 130, 2}, false, 6010)));
+  ASSERT_NO_FATAL_FAILURE(run_dense_case(fp8_case(2, 2, 128, {3000, 5}, true, 6011)));
+}
+
+TEST(GpuDenseDecodeSanitizer, Fp8GarbageLengths) {
+  FLASHMLA_REQUIRE_GPU();
+  DenseDecodeProblem problem = make_dense_decode_problem(fp8_case(4, 1, 128, {64, 10, 130, 5}, false, 6012));
+  problem.cache_seqlens[1] = -5;
+  problem.cache_seqlens[2] = 1000000;
+  problem.cache_seqlens[3] = INT32_MAX;
+  ASSERT_NO_FATAL_FAILURE(run_dense_problem(problem));
+}
+
 }  // namespace
 }  // namespace flashmla::test

@@ -205,13 +205,24 @@ def test_dense_s_q_not_supported():
         _core.dense_decode(**dense_args(b=1, s_q=129, h_q=1))
 
 
-def test_dense_fp8_cache_not_built():
-    args = dense_args()
+def dense_fp8_args(h_q=16):
+    args = dense_args(h_q=h_q)
     args["q"] = bf16(args["q"].shape)
     args["out"] = bf16(args["out"].shape)
     args["kv"] = fp8((4, 64, 1, 656))
-    with pytest.raises(NotImplementedError, match="kv_format: fp8_v32 is valid for dense_decode, but its kernel is not built"):
-        _core.dense_decode(**args)
+    return args
+
+
+def test_dense_fp8_cache_is_supported():
+    # Validation passes; host memory is the only thing wrong with the call.
+    with pytest.raises(ValueError, match="q: expected device memory, got host memory"):
+        _core.dense_decode(**dense_fp8_args())
+
+
+def test_dense_fp8_cache_beyond_128_heads_not_supported():
+    with pytest.raises(NotImplementedError,
+                       match=r"h_q: expected at most 128 \(the FP8 kernels' limit with kv_format fp8_v32\), got 129"):
+        _core.dense_decode(**dense_fp8_args(h_q=129))
 
 
 def test_dense_fp8_cache_needs_bf16_q():

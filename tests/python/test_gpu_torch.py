@@ -514,6 +514,31 @@ def test_sparse_decode_matches_reference(h_q):
         "compat lse: expected ops' lse with -inf replaced by +inf"
 
 
+@pytest.mark.parametrize("h_q", [16, 128])
+def test_dense_decode_fp8_cache_matches_dequantized_bf16(h_q):
+    # Dense decode over a V32 cache equals dense decode over its dequantized
+    # values (exact in bf16: the scales are powers of two), through ops and compat.
+    case = DenseCase([300, 0, 64, 129], 2, h_q, causal=True, seed=h_q)
+    n = case.num_blocks * PAGE
+    rows = case.kv.float().cpu().reshape(n, 576)
+    finite = torch.isfinite(rows).all(-1)
+    raw = encode_v32(torch.where(finite[:, None], rows, 0.0))
+    raw[~finite] = 0xFF                          # NaN bytes wherever the bf16 cache held NaN
+    fp8_kv = raw.reshape(case.num_blocks, PAGE, 1, 656).cuda()
+    dequant = torch.where(finite[:, None], decode_v32(raw), float("nan"))
+    case.kv = dequant.reshape(case.num_blocks, PAGE, 1, 576).to(torch.bfloat16).cuda()
+    plan = case.plan()
+    out, lse = ops.dense_decode(case.q, fp8_kv, case.block_table, case.cache_seqlens, plan, case.scale, True)
+    check_against_reference(case, out, lse, what="dense_decode over a V32 cache")
+    meta, _ = flash_mla.get_mla_metadata()
+    c_out, _ = flash_mla.flash_mla_with_kvcache(case.q, fp8_kv, case.block_table, case.cache_seqlens, 512,
+                                                meta, causal=True, is_fp8_kvcache=True)
+    assert torch.equal(c_out, out), "compat FP8 dense out differs from ops.dense_decode"
+    meta, _ = flash_mla.get_mla_metadata()
+    with pytest.raises(ValueError, match="is_fp8_kvcache: expected True"):
+        flash_mla.flash_mla_with_kvcache(case.q, fp8_kv, case.block_table, case.cache_seqlens, 512, meta)
+
+
 def test_flashmla_style_script_runs_unchanged():
     # python/examples/flashmla_style_decode.py is a FlashMLA program with its import changed.
     import pathlib

@@ -3,6 +3,7 @@
 #include <cutlass/numeric_types.h>
 
 #include "common/status_util.h"
+#include "kernels/sparse_decode/launch.h"
 
 namespace flashmla::kernels {
 namespace dense_decode {
@@ -13,11 +14,8 @@ extern template Status launch_typed<cutlass::half_t>(const DenseDecodeArgs&, flo
 }  // namespace dense_decode
 
 Status dense_decode_supported(const DenseDecodeArgs& a) {
-  if (a.kv_format != KVFormat::kNative) {
-    return make_status(StatusCode::kNotSupported,
-                                     "kv_format: expected native (the FP8 dense kernel is not built yet), got %s",
-                                     to_string(a.kv_format));
-  }
+  // A V32 cache runs the sparse decode kernels (sparse_decode/params.h).
+  if (a.kv_format == KVFormat::kFp8V32) return dense_decode_fp8_supported(a);
   if (a.d_qk != 576) {
     return make_status(StatusCode::kNotSupported,
                                      "d_qk: expected 576 (the dense kernel's head dim), got %lld", (long long)a.d_qk);
@@ -26,6 +24,7 @@ Status dense_decode_supported(const DenseDecodeArgs& a) {
 }
 
 Status launch_dense_decode(const DenseDecodeArgs& args, float* out_partial, float* lse_partial, cudaStream_t stream) {
+  if (args.kv_format == KVFormat::kFp8V32) return launch_dense_decode_fp8(args, out_partial, lse_partial, stream);
   switch (args.dtype) {
     case DType::kBFloat16:
       return dense_decode::launch_typed<cutlass::bfloat16_t>(args, out_partial, lse_partial, stream);

@@ -51,6 +51,7 @@ struct TokenFormat<KVFormat::kFp8Model1> {
 template <KVFormat kFormat_>
 struct Config {
   static constexpr KVFormat kFormat = kFormat_;
+  static constexpr bool kPagedPositions = false;  // see PagedPositions (schedule.cuh)
   using Format = TokenFormat<kFormat_>;
   using Element = cutlass::bfloat16_t;
 

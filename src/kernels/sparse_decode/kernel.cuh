@@ -57,8 +57,8 @@ __device__ __forceinline__ void produce(const Params& p, typename Cfg::SharedSto
   const int row_b[1] = {tok[1]};
 
   BlockCursor fetch(range, p, split_begin);
-  BlockSlot<2> cur = fetch_slot<2>(p, fetch, split_begin, s, tok);
-  BlockSlot<2> next = fetch_slot<2>(p, fetch, split_begin, s, tok);
+  BlockSlot<2> cur = fetch_slot<2, Cfg::kPagedPositions>(p, fetch, split_begin, s, tok);
+  BlockSlot<2> next = fetch_slot<2, Cfg::kPagedPositions>(p, fetch, split_begin, s, tok);
   // The current block's raw bytes of tokens A and B, and whether each is a
   // selected key (an unselected one loads nothing and reads as zeros).
   RawToken<kFormat> raw_a[1], raw_b[1];
@@ -71,7 +71,7 @@ __device__ __forceinline__ void produce(const Params& p, typename Cfg::SharedSto
 
   for (int32_t item = 0; (cur.flags & kSlotLive) != 0; ++item) {
     const int stage = item % Cfg::kStages;
-    const BlockSlot<2> after = fetch_slot<2>(p, fetch, split_begin, s, tok);
+    const BlockSlot<2> after = fetch_slot<2, Cfg::kPagedPositions>(p, fetch, split_begin, s, tok);
 
     if (item >= Cfg::kStages) {
       device::mbarrier_wait_parity(&smem.k_empty[stage], ((item / Cfg::kStages) - 1) & 1);
@@ -125,8 +125,8 @@ __device__ __forceinline__ void produce_crossover(const Params& p, typename Cfg:
   const uint32_t peer_full = device::smem_peer_address(&smem.k_full[0], peer);
 
   BlockCursor fetch(range, p, split_begin);
-  BlockSlot<2> cur = fetch_slot<2>(p, fetch, split_begin, s, tok);
-  BlockSlot<2> next = fetch_slot<2>(p, fetch, split_begin, s, tok);
+  BlockSlot<2> cur = fetch_slot<2, Cfg::kPagedPositions>(p, fetch, split_begin, s, tok);
+  BlockSlot<2> next = fetch_slot<2, Cfg::kPagedPositions>(p, fetch, split_begin, s, tok);
   // Two raw buffers, swapped by unrolling the loop twice (a copy would cost
   // 44 moves per block).
   RawToken<kFormat> raw_a[1];
@@ -138,7 +138,7 @@ __device__ __forceinline__ void produce_crossover(const Params& p, typename Cfg:
     const int stage = item % Cfg::kStages;
     // The next block's token loads now, into the other buffer.
     load_token<kFormat>(resolve_slot(p, next, 0), q, later[0]);  // past the last block: nothing is loaded
-    const BlockSlot<2> after = fetch_slot<2>(p, fetch, split_begin, s, tok);
+    const BlockSlot<2> after = fetch_slot<2, Cfg::kPagedPositions>(p, fetch, split_begin, s, tok);
 
     if (item >= Cfg::kStages) {
       // Both CTAs' consumers have released this stage (4 arrivals: the

@@ -2,6 +2,8 @@
 // inst/*.cu instantiates it once.
 #pragma once
 
+#include <type_traits>
+
 #include <cuda.h>
 
 #include "common/decode_schedule.h"
@@ -17,7 +19,10 @@ namespace flashmla::kernels::sparse_decode {
 
 // q [b, s_q, h_q, d_qk] seen as 4-D (d, head, token, request): one box of
 // (64 dims, min(h_q, 64) heads, 1, 1) is one k-tile of a CTA's 64-row tile.
-inline Status encode_q_map(const SparseDecodeArgs& a, CUtensorMap* map) {
+// DecodeArgs: SparseDecodeArgs, or DenseDecodeArgs over a V32 cache (bf16 q,
+// the same field names).
+template <typename DecodeArgs>
+Status encode_q_map(const DecodeArgs& a, CUtensorMap* map) {
   device::TensorMapParams m;
   m.dtype = CU_TENSOR_MAP_DATA_TYPE_BFLOAT16;
   m.element_bytes = 2;
@@ -51,10 +56,15 @@ inline CacheParams cache_params(const void* kv, int64_t stride_kv_block, int64_t
   c.stride_indices_s = stride_s;
   c.topk = int32_t(topk);
   c.lengths = lengths;
+  c.block_table = nullptr;
+  c.stride_block_table_b = 0;
+  c.num_pages = 0;
   return c;
 }
 
-inline Params make_params(const SparseDecodeArgs& a, int32_t head_tiles, float* out_partial, float* lse_partial) {
+// The fields both argument types fill alike: shapes, the schedule, outputs.
+template <typename DecodeArgs>
+Params common_params(const DecodeArgs& a, int32_t head_tiles, float* out_partial, float* lse_partial) {
   Params p;
   p.b = int32_t(a.b);
   p.s_q = int32_t(a.s_q);
@@ -63,14 +73,8 @@ inline Params make_params(const SparseDecodeArgs& a, int32_t head_tiles, float* 
   p.num_workers = a.schedule.num_workers;
   p.num_slots = int32_t(max_partials(a.b, a.schedule.num_workers));
   p.scale_log2 = a.softmax_scale * 1.4426950408889634f;
-  p.main = cache_params(a.kv, a.stride_kv_block, a.page_block_size, a.num_blocks, a.indices, a.stride_indices_b,
-                        a.stride_indices_s, a.topk, a.topk_length);
-  const bool has_extra = a.extra_kv != nullptr && a.extra_topk > 0;
-  p.extra = has_extra ? cache_params(a.extra_kv, a.stride_extra_kv_block, a.extra_page_block_size, a.extra_num_blocks,
-                                     a.extra_indices, a.stride_extra_indices_b, a.stride_extra_indices_s,
-                                     a.extra_topk, a.extra_topk_length)
-                      : cache_params(nullptr, 0, 1, 0, nullptr, 0, 0, 0, nullptr);
-  p.attn_sink = a.attn_sink;
+  p.causal = false;
+  p.attn_sink = nullptr;
   p.schedule = a.schedule.data;
   p.out = a.out;
   p.stride_out_b = a.stride_out_b;
@@ -84,11 +88,39 @@ inline Params make_params(const SparseDecodeArgs& a, int32_t head_tiles, float* 
   return p;
 }
 
+inline Params make_params(const SparseDecodeArgs& a, int32_t head_tiles, float* out_partial, float* lse_partial) {
+  Params p = common_params(a, head_tiles, out_partial, lse_partial);
+  p.main = cache_params(a.kv, a.stride_kv_block, a.page_block_size, a.num_blocks, a.indices, a.stride_indices_b,
+                        a.stride_indices_s, a.topk, a.topk_length);
+  const bool has_extra = a.extra_kv != nullptr && a.extra_topk > 0;
+  p.extra = has_extra ? cache_params(a.extra_kv, a.stride_extra_kv_block, a.extra_page_block_size, a.extra_num_blocks,
+                                     a.extra_indices, a.stride_extra_indices_b, a.stride_extra_indices_s,
+                                     a.extra_topk, a.extra_topk_length)
+                      : cache_params(nullptr, 0, 1, 0, nullptr, 0, 0, 0, nullptr);
+  p.attn_sink = a.attn_sink;
+  return p;
+}
+
+// Dense decode over a V32 cache (validated: page_block_size 64, h_kv 1):
+// the positions of request i are its first cache_seqlens[i] tokens, clamped
+// to what its block-table row reaches, as the bf16 kernel clamps them.
+inline Params make_params(const DenseDecodeArgs& a, int32_t head_tiles, float* out_partial, float* lse_partial) {
+  Params p = common_params(a, head_tiles, out_partial, lse_partial);
+  p.causal = a.causal;
+  p.main = cache_params(a.kv, a.stride_kv_block, a.page_block_size, a.num_blocks, nullptr, 0, 0,
+                        a.max_blocks_per_seq * a.page_block_size, a.cache_seqlens);
+  p.main.block_table = a.block_table;
+  p.main.stride_block_table_b = a.stride_block_table_b;
+  p.main.num_pages = int32_t(a.num_blocks);
+  p.extra = cache_params(nullptr, 0, 1, 0, nullptr, 0, 0, 0, nullptr);
+  return p;
+}
+
 // The decode kernel (PDL-launched), then the scheduled combine of the split
 // requests, which also applies their sink.
-template <typename Kernel>
+template <typename Kernel, typename DecodeArgs>
 Status launch_chain(Kernel kernel, int smem_bytes, int threads, dim3 grid, unsigned cluster_y, const CUtensorMap& q_map,
-                    const Params& p, const SparseDecodeArgs& a, float* out_partial, float* lse_partial,
+                    const Params& p, const DecodeArgs& a, float* out_partial, float* lse_partial,
                     cudaStream_t stream) {
   cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem_bytes);
   if (err != cudaSuccess) return make_cuda_status("sparse_decode: cudaFuncSetAttribute", err);
@@ -99,15 +131,20 @@ Status launch_chain(Kernel kernel, int smem_bytes, int threads, dim3 grid, unsig
 
   // Split requests get their sink in the combine.
   err = launch_scheduled_combine(
-      scheduled_combine_args(a, out_partial, lse_partial, a.attn_sink, DType::kBFloat16), stream);
+      scheduled_combine_args(a, out_partial, lse_partial, p.attn_sink, DType::kBFloat16), stream);
   if (err != cudaSuccess) return make_cuda_status("sparse_decode: combine launch", err);
   return Status{};
 }
 
 // The 64-head kernel: grid (worker, query token x head tile).
-template <KVFormat kFormat>
-Status launch_typed(const SparseDecodeArgs& a, float* out_partial, float* lse_partial, cudaStream_t stream) {
-  using Cfg = Config<kFormat>;
+// Dense decode arguments run the kernels that read positions through the
+// block table.
+template <typename DecodeArgs, typename Base>
+using ConfigFor = std::conditional_t<std::is_same_v<DecodeArgs, DenseDecodeArgs>, PagedPositions<Base>, Base>;
+
+template <KVFormat kFormat, typename DecodeArgs>
+Status launch_typed(const DecodeArgs& a, float* out_partial, float* lse_partial, cudaStream_t stream) {
+  using Cfg = ConfigFor<DecodeArgs, Config<kFormat>>;
   CUtensorMap q_map;
   Status st = encode_q_map(a, &q_map);
   if (!st.ok()) return st;
@@ -125,9 +162,9 @@ Status launch_typed(const SparseDecodeArgs& a, float* out_partial, float* lse_pa
 }
 
 // The small-head kernel (h_q <= kN): grid (worker, query token).
-template <KVFormat kFormat, int kN>
-Status launch_small(const SparseDecodeArgs& a, float* out_partial, float* lse_partial, cudaStream_t stream) {
-  using Cfg = SmallConfig<kFormat, kN>;
+template <KVFormat kFormat, int kN, typename DecodeArgs>
+Status launch_small(const DecodeArgs& a, float* out_partial, float* lse_partial, cudaStream_t stream) {
+  using Cfg = ConfigFor<DecodeArgs, SmallConfig<kFormat, kN>>;
   CUtensorMap q_map;
   Status st = encode_q_map(a, &q_map);
   if (!st.ok()) return st;

@@ -6,7 +6,12 @@
 
 namespace flashmla::kernels::sparse_decode {
 
-// One paged FP8 cache and the index rows of the batch into it.
+// One paged FP8 cache and the index rows of the batch into it. Dense decode
+// over a V32 cache runs these kernels too: its positions are then a
+// request's tokens in order, found through the block table (indices is
+// nullptr), and its lengths are cache_seqlens with topk the block table's
+// reach (max_blocks_per_seq * 64), so a length is clamped as dense decode
+// clamps it.
 struct CacheParams {
   const uint8_t* kv;          // [num_blocks, page_block_size, 1, token bytes]
   int64_t stride_kv_block;    // bytes
@@ -17,6 +22,9 @@ struct CacheParams {
   int64_t stride_indices_s;
   int32_t topk;               // 0: no such cache
   const int32_t* lengths;     // [b] or nullptr (all topk positions used)
+  const int32_t* block_table;  // dense: [b, max_blocks_per_seq] (page_block_size 64); sparse: nullptr
+  int64_t stride_block_table_b;
+  int32_t num_pages;           // dense: num_blocks; a page id outside [0, num_pages) is masked
 };
 
 struct Params {
@@ -27,6 +35,7 @@ struct Params {
   int32_t num_workers;
   int32_t num_slots;  // partial-result slots in the workspace
   float scale_log2;   // softmax_scale * log2(e): logits in base 2
+  bool causal;        // dense, s_q > 1: query token s sees len - (s_q - 1 - s) positions
 
   CacheParams main;
   CacheParams extra;

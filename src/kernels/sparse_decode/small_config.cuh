@@ -23,6 +23,7 @@ using namespace cute;
 template <KVFormat kFormat_, int kN_>
 struct SmallConfig {
   static constexpr KVFormat kFormat = kFormat_;
+  static constexpr bool kPagedPositions = false;  // see PagedPositions (schedule.cuh)
   using Format = TokenFormat<kFormat_>;
   using Element = cutlass::bfloat16_t;
   static constexpr int kN = kN_;  // heads padded to the wgmma N granule (8, 16 or 32)

@@ -57,9 +57,9 @@ __device__ __forceinline__ void produce_small(const Params& p, typename Cfg::Sha
   const int tok[1] = {tid / 4};
 
   BlockCursor fetch(range, p, split_begin);
-  BlockSlot<1> cur = fetch_slot<1>(p, fetch, split_begin, s, tok);
-  BlockSlot<1> next = fetch_slot<1>(p, fetch, split_begin, s, tok);
-  BlockSlot<1> next2 = fetch_slot<1>(p, fetch, split_begin, s, tok);
+  BlockSlot<1> cur = fetch_slot<1, Cfg::kPagedPositions>(p, fetch, split_begin, s, tok);
+  BlockSlot<1> next = fetch_slot<1, Cfg::kPagedPositions>(p, fetch, split_begin, s, tok);
+  BlockSlot<1> next2 = fetch_slot<1, Cfg::kPagedPositions>(p, fetch, split_begin, s, tok);
   uint2 scales_cur = make_uint2(0, 0), scales_next = make_uint2(0, 0), scales_next2 = make_uint2(0, 0);  // MODEL1
 
   // The copies of block `item` (the slot's block) into its raw stage; the
@@ -83,7 +83,7 @@ __device__ __forceinline__ void produce_small(const Params& p, typename Cfg::Sha
     // This thread's reads of the slot before the async-proxy copy that refills it.
     device::fence_proxy_async_shared_cta();
     issue(next2, item + 2, scales_next2);
-    const BlockSlot<1> after = fetch_slot<1>(p, fetch, split_begin, s, tok);
+    const BlockSlot<1> after = fetch_slot<1, Cfg::kPagedPositions>(p, fetch, split_begin, s, tok);
 
     // Group 0 (tiles 0-3) once the consumer's first P V half of the
     // previous block is done, then group 1 (the rest, RoPE included).

@@ -2,5 +2,6 @@
 #include "kernels/sparse_decode/launch_impl.cuh"
 
 namespace flashmla::kernels::sparse_decode {
-template Status launch_typed<KVFormat::kFp8Model1>(const SparseDecodeArgs&, float*, float*, cudaStream_t);
+template Status launch_typed<KVFormat::kFp8Model1, SparseDecodeArgs>(
+    const SparseDecodeArgs&, float*, float*, cudaStream_t);
 }  // namespace flashmla::kernels::sparse_decode
