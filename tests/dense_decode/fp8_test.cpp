@@ -9,6 +9,11 @@
 // spare pages, q and out padding) and puts garbage page ids in unused
 // block-table slots.
 //
+// With s_q > 1 and fewer than 64 heads the query tokens are packed into the
+// 64-head kernel's tiles (every head of up to 64 / h_q tokens, as the bf16
+// kernel packs them): the causal rows of one tile see different key ranges,
+// and a last tile may hold fewer tokens than the others.
+//
 // DenseDecodeFp8Cases (CPU) checks the grid's coverage and that validate()
 // accepts every case.
 #include <algorithm>
@@ -59,6 +64,12 @@ std::vector<DenseCase> fp8_cases() {
     return c;
   }());
   add("B6Sq2H16_AllEmpty", fp8_config(6, 2, 16, {0, 0, 0, 0, 0, 0}, kNonCausal));
+
+  // Packed tiles whose last one is partial: h_q 24 (2 tokens a tile) with
+  // s_q 3, h_q 5 (12 tokens a tile) with s_q 16.
+  add("B5Sq3H24Causal_PartialTokenTile", fp8_config(5, 3, 24, {3, 64, 65, 200, 1}, kCausal));
+  add("B3Sq16H5Causal_TwoTokenTiles", fp8_config(3, 16, 5, {16, 100, 700}, kCausal));
+  add("B4Sq3H24_NonCausalPacked", fp8_config(4, 3, 24, {0, 64, 130, 7}, kNonCausal));
 
   // The 64-head kernel (33..64 heads).
   add("B6Sq2H33Causal_Boundaries", fp8_config(6, 2, 33, boundaries, kCausal));

@@ -41,20 +41,34 @@ enum : uint32_t {
   kBarScoreWarps = 5,  // the score warpgroup alone (its four warps' Q K^T are done)
 };
 
-// The query rows (heads) thread t of a consumer warpgroup holds in every
-// accumulator: two rows of the 64-row tile, and their heads (-1 past h_q).
+// The query rows thread t of a consumer warpgroup holds in every
+// accumulator: two rows of the 64-row tile, their query tokens and heads
+// (head -1: not a query row). A tile is 64 heads of token0 (sparse), or with
+// kPacked every head of up to tokens_per_tile tokens (row = token_in_tile *
+// heads_per_tile + head; params.h).
 struct ConsumerRows {
   int in_tile[2];
+  int token[2];
   int head[2];
 };
 
-__device__ __forceinline__ ConsumerRows consumer_rows(int tid_wg, int32_t head0, int32_t h_q) {
+template <bool kPacked>
+__device__ __forceinline__ ConsumerRows consumer_rows(const Params& p, int tid_wg, int32_t token0, int32_t head0) {
   ConsumerRows rows;
   CUTE_UNROLL
   for (int h = 0; h < 2; ++h) {
     const int r = device::wgmma_accumulator_coord(tid_wg, 2 * h).row;
     rows.in_tile[h] = r;
-    rows.head[h] = head0 + r < h_q ? head0 + r : -1;
+    if constexpr (kPacked) {
+      const int t = r / p.heads_per_tile;
+      const int head = head0 + r % p.heads_per_tile;
+      const bool query = t < p.tokens_per_tile && token0 + t < p.s_q && head < p.h_q;
+      rows.token[h] = token0 + t;
+      rows.head[h] = query ? head : -1;
+    } else {
+      rows.token[h] = token0;
+      rows.head[h] = head0 + r < p.h_q ? head0 + r : -1;
+    }
   }
   return rows;
 }
@@ -72,14 +86,13 @@ __device__ __forceinline__ void release_stage(SharedStorage& smem, int stage, in
 // fp32 partials for the combine otherwise (a split piece without a slot
 // stores nothing). `inv` is 1 / denominator per row.
 template <typename Cfg, typename Accumulator>
-__device__ __forceinline__ void store_output_rows(const Params& p, const Piece& piece, int32_t s,
-                                                  const int (&row_head)[2], const float (&inv)[2],
-                                                  const float (&lse)[2], bool with_lse, int col0,
-                                                  const Accumulator& tOrO) {
+__device__ __forceinline__ void store_output_rows(const Params& p, const Piece& piece, const ConsumerRows& rows,
+                                                  const float (&inv)[2], const float (&lse)[2], bool with_lse,
+                                                  int col0, const Accumulator& tOrO) {
   CUTE_UNROLL
   for (int h = 0; h < 2; ++h) {
     store_decode_row<typename Cfg::Element, Cfg::kHalfV, Cfg::kDimV, /*kQuadExchange=*/true>(
-        p, piece, row_head[h] >= 0, s, row_head[h], h, inv[h], lse[h], with_lse, col0, tOrO);
+        p, piece, rows.head[h] >= 0, rows.token[h], rows.head[h], h, inv[h], lse[h], with_lse, col0, tOrO);
   }
 }
 
@@ -87,14 +100,15 @@ __device__ __forceinline__ void store_output_rows(const Params& p, const Piece& 
 template <typename Cfg, bool kCrossover>
 __device__ __forceinline__ void consume_scores(const CUtensorMap* q_map, const Params& p,
                                                typename Cfg::SharedStorage& smem, const WorkerRange& range,
-                                               const int32_t* split_begin, int32_t s, int32_t head0,
-                                               int32_t q_box_heads) {
+                                               const int32_t* split_begin, int32_t token0, int32_t head0,
+                                               int32_t q_box_rows) {
   using Element = typename Cfg::Element;
   constexpr int kBlockM = Cfg::kBlockM;
   constexpr int kBlockN = Cfg::kBlockN;
+  constexpr bool kPacked = Cfg::kPagedPositions;
   const int tid_wg = threadIdx.x % 128;
   const int lane = threadIdx.x % 32;
-  const ConsumerRows rows = consumer_rows(tid_wg, head0, p.h_q);
+  const ConsumerRows rows = consumer_rows<kPacked>(p, tid_wg, token0, head0);
 
   Tensor sQ = make_tensor(make_smem_ptr(smem.q), typename Cfg::SmemLayoutQ{});
   Tensor sK = make_tensor(make_smem_ptr(smem.k), typename Cfg::SmemLayoutK{});
@@ -115,7 +129,7 @@ __device__ __forceinline__ void consume_scores(const CUtensorMap* q_map, const P
   auto load_next_q = [&]() {
     Piece next;
     if (q_pieces.next_with_blocks(p, split_begin, next) && tid_wg == 0) {
-      load_q_tiles<Cfg>(q_map, smem, Cfg::kTileBytes, head0, s, next.req, q_box_heads);
+      load_q_tiles<Cfg>(q_map, smem, Cfg::kTileBytes, head0, token0, next.req, q_box_rows);
     }
   };
   load_next_q();
@@ -129,6 +143,12 @@ __device__ __forceinline__ void consume_scores(const CUtensorMap* q_map, const P
     float row_max[2] = {-INFINITY, -INFINITY};  // base 2
     float row_sum[2] = {0.f, 0.f};              // this thread's columns only
     clear(tOrO);
+    // A packed tile's row of query token t sees the request's first
+    // len - (s_q - 1 - t) positions when causal (bottom-right), else len; the
+    // producer has masked past the tile's last token's, so only blocks that
+    // reach an earlier token's limit are masked per row. (The limits are
+    // formed per block from len: held across the loop they cost a spill.)
+    const int32_t len = kPacked ? request_blocks(p, piece.req).main_len : 0;
 
     if (piece.to > piece.from) {
       device::mbarrier_wait_parity(&smem.q_full, q_loads & 1);
@@ -149,13 +169,32 @@ __device__ __forceinline__ void consume_scores(const CUtensorMap* q_map, const P
 
       // Mask by selection: an unselected token's logit is -inf.
       float block_max[2] = {-INFINITY, -INFINITY};
-      CUTE_UNROLL
-      for (int i = 0; i < 32; ++i) {
-        const int h = (i / 2) % 2;
-        const int key = device::wgmma_accumulator_coord(tid_wg, i).col;
-        const float sv = smem.valid[stage][key] ? tSrS(i) : -INFINITY;
-        tSrS(i) = sv;
-        block_max[h] = fmaxf(block_max[h], sv);
+      int32_t limit[2] = {len, len};
+      if (kPacked && p.causal) {
+        CUTE_UNROLL
+        for (int h = 0; h < 2; ++h) limit[h] = len - (p.s_q - 1 - rows.token[h]);
+      }
+      if (kPacked && (block + 1) * kBlockN > min(limit[0], limit[1])) {
+        // A block that reaches a row's limit: also by position.
+        CUTE_UNROLL
+        for (int i = 0; i < 32; ++i) {
+          const int h = (i / 2) % 2;
+          const int key = device::wgmma_accumulator_coord(tid_wg, i).col;
+          // Bitwise, not short-circuit: && compiled to a branch per logit.
+          const bool selected = smem.valid[stage][key] & (block * kBlockN + key < limit[h]);
+          const float sv = selected ? tSrS(i) : -INFINITY;
+          tSrS(i) = sv;
+          block_max[h] = fmaxf(block_max[h], sv);
+        }
+      } else {
+        CUTE_UNROLL
+        for (int i = 0; i < 32; ++i) {
+          const int h = (i / 2) % 2;
+          const int key = device::wgmma_accumulator_coord(tid_wg, i).col;
+          const float sv = smem.valid[stage][key] ? tSrS(i) : -INFINITY;
+          tSrS(i) = sv;
+          block_max[h] = fmaxf(block_max[h], sv);
+        }
       }
       float rescale[2];
       online_softmax_step(tSrS, block_max, row_max, row_sum, rescale, p.scale_log2);
@@ -203,7 +242,7 @@ __device__ __forceinline__ void consume_scores(const CUtensorMap* q_map, const P
     // pieces have no blocks, and complete the barrier alone).
     device::named_barrier_sync(kBarRowInv, Cfg::kConsumerThreads);
     ++pieces_done;
-    store_output_rows<Cfg>(p, piece, s, rows.head, inv, lse, /*with_lse=*/true, 2 * (lane % 4), tOrO);
+    store_output_rows<Cfg>(p, piece, rows, inv, lse, /*with_lse=*/true, 2 * (lane % 4), tOrO);
   }
   // Take the value warpgroup's release of the last block.
   if (item > 0) device::named_barrier_sync(kBarPFree, Cfg::kConsumerThreads);
@@ -213,11 +252,11 @@ __device__ __forceinline__ void consume_scores(const CUtensorMap* q_map, const P
 // and accumulated once the score warpgroup has published a block's P.
 template <typename Cfg, bool kCrossover>
 __device__ __forceinline__ void consume_values(const Params& p, typename Cfg::SharedStorage& smem,
-                                               const WorkerRange& range, const int32_t* split_begin, int32_t s,
+                                               const WorkerRange& range, const int32_t* split_begin, int32_t token0,
                                                int32_t head0) {
   const int tid_wg = threadIdx.x % 128;
   const int lane = threadIdx.x % 32;
-  const ConsumerRows rows = consumer_rows(tid_wg, head0, p.h_q);
+  const ConsumerRows rows = consumer_rows<Cfg::kPagedPositions>(p, tid_wg, token0, head0);
   auto tOrO = make_output_accumulator<Cfg>();
 
   int32_t item = 0;
@@ -241,7 +280,7 @@ __device__ __forceinline__ void consume_values(const Params& p, typename Cfg::Sh
                           smem.row_inv[pieces_done & 1][rows.in_tile[1]]};
     ++pieces_done;
     const float lse[2] = {0.f, 0.f};  // the score warpgroup stores lse
-    store_output_rows<Cfg>(p, piece, s, rows.head, inv, lse, /*with_lse=*/false, Cfg::kHalfV + 2 * (lane % 4), tOrO);
+    store_output_rows<Cfg>(p, piece, rows, inv, lse, /*with_lse=*/false, Cfg::kHalfV + 2 * (lane % 4), tOrO);
   }
 }
 

@@ -192,11 +192,16 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
 
   const int warp_group = threadIdx.x / 128;  // 0: producer, 1 and 2: consumers
   const int worker = blockIdx.x;
-  const int32_t s = blockIdx.y / p.head_tiles;  // query token
+  // The tile: heads [head0, head0 + heads_per_tile) of query tokens
+  // [token0, token0 + tokens_per_tile) (one token but in dense decode over
+  // a V32 cache with few heads; params.h).
   const int32_t head0 = (blockIdx.y % p.head_tiles) * kBlockM;
-  // Every q box has min(h_q, 64) rows (heads past h_q in the last tile are
-  // out of bounds: TMA writes zeros and still counts their bytes).
-  const int32_t q_box_heads = p.h_q < kBlockM ? p.h_q : kBlockM;
+  const int32_t token0 = (blockIdx.y / p.head_tiles) * p.tokens_per_tile;
+  const int32_t last_token = min(token0 + p.tokens_per_tile, p.s_q) - 1;
+  // Every q box has min(h_q, 64) rows per token, tokens_per_tile tokens
+  // (heads past h_q in the last tile, tokens past s_q, are out of bounds:
+  // TMA writes zeros and still counts their bytes).
+  const int32_t q_box_rows = (p.h_q < kBlockM ? p.h_q : kBlockM) * p.tokens_per_tile;
 
   if (threadIdx.x == 0) {
     device::prefetch_tensormap(&q_map);
@@ -230,9 +235,11 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
   if (warp_group == 0) {
     device::set_warpgroup_registers<device::launch_registers(Cfg::kThreads), Cfg::kProducerRegisters>();
     if constexpr (kCrossover) {
-      produce_crossover<Cfg>(p, smem, range, split_begin, s);
+      produce_crossover<Cfg>(p, smem, range, split_begin, last_token);
     } else {
-      produce<Cfg>(p, smem, range, split_begin, s);
+      // A packed tile's tokens see nested key ranges: the producer selects
+      // the last token's, the score warpgroup masks the earlier rows.
+      produce<Cfg>(p, smem, range, split_begin, last_token);
     }
     device::grid_dependency_launch_dependents();
     if constexpr (kCrossover) {
@@ -245,10 +252,10 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
   }
   if (warp_group == 1) {
     device::set_warpgroup_registers<device::launch_registers(Cfg::kThreads), Cfg::kScoreRegisters>();
-    consume_scores<Cfg, kCrossover>(&q_map, p, smem, range, split_begin, s, head0, q_box_heads);
+    consume_scores<Cfg, kCrossover>(&q_map, p, smem, range, split_begin, token0, head0, q_box_rows);
   } else {
     device::set_warpgroup_registers<device::launch_registers(Cfg::kThreads), Cfg::kValueRegisters>();  // a .dec: below the launch's 168
-    consume_values<Cfg, kCrossover>(p, smem, range, split_begin, s, head0);
+    consume_values<Cfg, kCrossover>(p, smem, range, split_begin, token0, head0);
   }
   device::grid_dependency_launch_dependents();
   if constexpr (kCrossover) {

@@ -1,6 +1,7 @@
 #include "kernels/sparse_decode/launch.h"
 
 #include <cstdint>
+#include <type_traits>
 
 #include "common/status_util.h"
 
@@ -21,9 +22,15 @@ FLASHMLA_SPARSE_LAUNCH(kFp8V32, DenseDecodeArgs)
 #undef FLASHMLA_SPARSE_LAUNCH
 
 // h_q <= 32: the small-head kernel with N = h_q rounded up to 8, 16 or 32;
-// larger head counts: the 64-head kernel.
+// larger head counts: the 64-head kernel. Dense decode with s_q > 1 packs
+// the query tokens of small head counts into the 64-head kernel's tiles
+// instead (the small kernel holds one token's heads), so each block is
+// gathered and dequantized once for all of them.
 template <KVFormat kFormat, typename DecodeArgs>
 Status launch_format(const DecodeArgs& a, float* out_partial, float* lse_partial, cudaStream_t stream) {
+  if constexpr (std::is_same_v<DecodeArgs, DenseDecodeArgs>) {
+    if (a.s_q > 1) return launch_typed<kFormat>(a, out_partial, lse_partial, stream);
+  }
 #ifndef FLASHMLA_SPARSE_DECODE_NO_SMALL_HEADS
   if (a.h_q <= 8) return launch_small<kFormat, 8>(a, out_partial, lse_partial, stream);
   if (a.h_q <= 16) return launch_small<kFormat, 16>(a, out_partial, lse_partial, stream);

@@ -18,11 +18,11 @@
 namespace flashmla::kernels::sparse_decode {
 
 // q [b, s_q, h_q, d_qk] seen as 4-D (d, head, token, request): one box of
-// (64 dims, min(h_q, 64) heads, 1, 1) is one k-tile of a CTA's 64-row tile.
-// DecodeArgs: SparseDecodeArgs, or DenseDecodeArgs over a V32 cache (bf16 q,
-// the same field names).
+// (64 dims, min(h_q, 64) heads, tokens_per_tile, 1) is one k-tile of a CTA's
+// 64-row tile. DecodeArgs: SparseDecodeArgs, or DenseDecodeArgs over a V32
+// cache (bf16 q, the same field names).
 template <typename DecodeArgs>
-Status encode_q_map(const DecodeArgs& a, CUtensorMap* map) {
+Status encode_q_map(const DecodeArgs& a, int32_t tokens_per_tile, CUtensorMap* map) {
   device::TensorMapParams m;
   m.dtype = CU_TENSOR_MAP_DATA_TYPE_BFLOAT16;
   m.element_bytes = 2;
@@ -36,7 +36,7 @@ Status encode_q_map(const DecodeArgs& a, CUtensorMap* map) {
   m.strides_bytes[2] = cuuint64_t(a.stride_q_b) * 2;
   m.box[0] = 64;
   m.box[1] = cuuint32_t(a.h_q < 64 ? a.h_q : 64);
-  m.box[2] = 1;
+  m.box[2] = cuuint32_t(tokens_per_tile);
   m.box[3] = 1;
   m.swizzle = CU_TENSOR_MAP_SWIZZLE_128B;
   return device::encode_tensor_map(m, a.q, map);
@@ -70,6 +70,8 @@ Params common_params(const DecodeArgs& a, int32_t head_tiles, float* out_partial
   p.s_q = int32_t(a.s_q);
   p.h_q = int32_t(a.h_q);
   p.head_tiles = head_tiles;
+  p.heads_per_tile = 64;
+  p.tokens_per_tile = 1;
   p.num_workers = a.schedule.num_workers;
   p.num_slots = int32_t(max_partials(a.b, a.schedule.num_workers));
   p.scale_log2 = a.softmax_scale * 1.4426950408889634f;
@@ -104,8 +106,15 @@ inline Params make_params(const SparseDecodeArgs& a, int32_t head_tiles, float* 
 // Dense decode over a V32 cache (validated: page_block_size 64, h_kv 1):
 // the positions of request i are its first cache_seqlens[i] tokens, clamped
 // to what its block-table row reaches, as the bf16 kernel clamps them.
-inline Params make_params(const DenseDecodeArgs& a, int32_t head_tiles, float* out_partial, float* lse_partial) {
-  Params p = common_params(a, head_tiles, out_partial, lse_partial);
+//
+// Its tiles are dense decode's (dense_decode_tiles, h_kv 1): 64 heads of one
+// token from 64 heads up, else every head of up to 64 / h_q tokens, so the
+// dense schedule's worker count (num_sms / tiles) is this grid's.
+inline Params make_params(const DenseDecodeArgs& a, float* out_partial, float* lse_partial) {
+  const DenseDecodeTiles tiles = dense_decode_tiles(a.s_q, a.h_q, 1);
+  Params p = common_params(a, tiles.head_tiles, out_partial, lse_partial);
+  p.heads_per_tile = tiles.heads_per_tile;
+  p.tokens_per_tile = tiles.tokens_per_tile;
   p.causal = a.causal;
   p.main = cache_params(a.kv, a.stride_kv_block, a.page_block_size, a.num_blocks, nullptr, 0, 0,
                         a.max_blocks_per_seq * a.page_block_size, a.cache_seqlens);
@@ -114,6 +123,15 @@ inline Params make_params(const DenseDecodeArgs& a, int32_t head_tiles, float* o
   p.main.num_pages = int32_t(a.num_blocks);
   p.extra = cache_params(nullptr, 0, 1, 0, nullptr, 0, 0, 0, nullptr);
   return p;
+}
+
+// Sparse arguments: tiles of 64 heads (head_tiles of them) of one token.
+inline Params params_for(const SparseDecodeArgs& a, int32_t head_tiles, float* out_partial, float* lse_partial) {
+  return make_params(a, head_tiles, out_partial, lse_partial);
+}
+// Dense arguments: dense decode's tiles (the kernel's own head count aside).
+inline Params params_for(const DenseDecodeArgs& a, int32_t, float* out_partial, float* lse_partial) {
+  return make_params(a, out_partial, lse_partial);
 }
 
 // The decode kernel (PDL-launched), then the scheduled combine of the split
@@ -145,15 +163,15 @@ using ConfigFor = std::conditional_t<std::is_same_v<DecodeArgs, DenseDecodeArgs>
 template <KVFormat kFormat, typename DecodeArgs>
 Status launch_typed(const DecodeArgs& a, float* out_partial, float* lse_partial, cudaStream_t stream) {
   using Cfg = ConfigFor<DecodeArgs, Config<kFormat>>;
+  const Params p = params_for(a, int32_t((a.h_q + Cfg::kBlockM - 1) / Cfg::kBlockM), out_partial, lse_partial);
   CUtensorMap q_map;
-  Status st = encode_q_map(a, &q_map);
+  Status st = encode_q_map(a, p.tokens_per_tile, &q_map);
   if (!st.ok()) return st;
-  const int32_t head_tiles = int32_t((a.h_q + Cfg::kBlockM - 1) / Cfg::kBlockM);
-  const Params p = make_params(a, head_tiles, out_partial, lse_partial);
-  const dim3 grid(unsigned(p.num_workers), unsigned(a.s_q * head_tiles), 1);
+  const int64_t token_tiles = (a.s_q + p.tokens_per_tile - 1) / p.tokens_per_tile;
+  const dim3 grid(unsigned(p.num_workers), unsigned(token_tiles * p.head_tiles), 1);
   // h_q > 64: the two head tiles of a query token (adjacent in grid y) are
   // one cluster and share the gather (the crossover, kernel.cuh).
-  if (head_tiles == 2) {
+  if (p.head_tiles == 2) {
     return launch_chain(sparse_decode_kernel<Cfg, true>, Cfg::kSmemBytes, Cfg::kThreads, grid, 2, q_map, p, a,
                         out_partial, lse_partial, stream);
   }
@@ -165,10 +183,10 @@ Status launch_typed(const DecodeArgs& a, float* out_partial, float* lse_partial,
 template <KVFormat kFormat, int kN, typename DecodeArgs>
 Status launch_small(const DecodeArgs& a, float* out_partial, float* lse_partial, cudaStream_t stream) {
   using Cfg = ConfigFor<DecodeArgs, SmallConfig<kFormat, kN>>;
+  const Params p = params_for(a, 1, out_partial, lse_partial);
   CUtensorMap q_map;
-  Status st = encode_q_map(a, &q_map);
+  Status st = encode_q_map(a, 1, &q_map);
   if (!st.ok()) return st;
-  const Params p = make_params(a, 1, out_partial, lse_partial);
   return launch_chain(sparse_decode_small_kernel<Cfg>, Cfg::kSmemBytes, Cfg::kThreads,
                       dim3(unsigned(p.num_workers), unsigned(a.s_q), 1), 1, q_map, p, a, out_partial, lse_partial,
                       stream);

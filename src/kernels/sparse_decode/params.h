@@ -31,7 +31,15 @@ struct Params {
   int32_t b;
   int32_t s_q;
   int32_t h_q;
-  int32_t head_tiles;  // ceil(h_q / 64)
+  // A CTA's 64-row tile: heads_per_tile heads of tokens_per_tile query
+  // tokens (row = token_in_tile * heads_per_tile + head_in_tile), as
+  // dense_decode_tiles cuts them; grid y = token tile * head_tiles + head
+  // tile. Sparse decode: 64 heads of one token (each token has its own
+  // indices); dense decode over a V32 cache packs the tokens of small head
+  // counts into one tile, so a block is gathered once for all of them.
+  int32_t head_tiles;       // ceil(h_q / heads_per_tile)
+  int32_t heads_per_tile;   // 64, or h_q < 64 with tokens packed
+  int32_t tokens_per_tile;  // 1, or up to 64 / h_q (dense, h_q < 64)
   int32_t num_workers;
   int32_t num_slots;  // partial-result slots in the workspace
   float scale_log2;   // softmax_scale * log2(e): logits in base 2

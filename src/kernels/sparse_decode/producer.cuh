@@ -22,13 +22,13 @@
 namespace flashmla::kernels::sparse_decode {
 
 // Loads a piece's q by TMA into the q tiles: one box of 64 dims x
-// q_box_heads per tile (`tile_bytes` apart in shared memory), completing on
-// q_full. One consumer thread calls it, once the previous piece's q is read
+// q_box_rows (heads x tokens, from head0 of token s) per tile (`tile_bytes`
+// apart in shared memory), completing on q_full. One consumer thread calls it, once the previous piece's q is read
 // for the last time.
 template <typename Cfg, typename SharedStorage>
 __device__ __forceinline__ void load_q_tiles(const CUtensorMap* q_map, SharedStorage& smem, int tile_bytes,
-                                             int32_t head0, int32_t s, int32_t req, int32_t q_box_heads) {
-  device::mbarrier_arrive_expect_tx(&smem.q_full, Cfg::kNumKTiles * 128 * q_box_heads);
+                                             int32_t head0, int32_t s, int32_t req, int32_t q_box_rows) {
+  device::mbarrier_arrive_expect_tx(&smem.q_full, Cfg::kNumKTiles * 128 * q_box_rows);
   for (int t = 0; t < Cfg::kNumKTiles; ++t) {
     device::tma_load_4d(reinterpret_cast<char*>(smem.q) + t * tile_bytes, &smem.q_full, q_map, t * 64, head0, s,
                         req);
