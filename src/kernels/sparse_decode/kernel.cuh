@@ -193,8 +193,8 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
   const int warp_group = threadIdx.x / 128;  // 0: producer, 1 and 2: consumers
   const int worker = blockIdx.x;
   // The tile: heads [head0, head0 + heads_per_tile) of query tokens
-  // [token0, token0 + tokens_per_tile) (one token but in dense decode over
-  // a V32 cache with few heads; params.h).
+  // [token0, token0 + tokens_per_tile): one token, except in dense decode
+  // over a V32 cache with fewer than 64 heads (params.h).
   const int32_t head0 = (blockIdx.y % p.head_tiles) * kBlockM;
   const int32_t token0 = (blockIdx.y / p.head_tiles) * p.tokens_per_tile;
   const int32_t last_token = min(token0 + p.tokens_per_tile, p.s_q) - 1;

@@ -154,12 +154,12 @@ Status launch_chain(Kernel kernel, int smem_bytes, int threads, dim3 grid, unsig
   return Status{};
 }
 
-// The 64-head kernel: grid (worker, query token x head tile).
 // Dense decode arguments run the kernels that read positions through the
 // block table.
 template <typename DecodeArgs, typename Base>
 using ConfigFor = std::conditional_t<std::is_same_v<DecodeArgs, DenseDecodeArgs>, PagedPositions<Base>, Base>;
 
+// The 64-head kernel (and the crossover): grid (worker, token tile x head tile).
 template <KVFormat kFormat, typename DecodeArgs>
 Status launch_typed(const DecodeArgs& a, float* out_partial, float* lse_partial, cudaStream_t stream) {
   using Cfg = ConfigFor<DecodeArgs, Config<kFormat>>;
@@ -179,7 +179,8 @@ Status launch_typed(const DecodeArgs& a, float* out_partial, float* lse_partial,
                       out_partial, lse_partial, stream);
 }
 
-// The small-head kernel (h_q <= kN): grid (worker, query token).
+// The small-head kernel (h_q <= kN): grid (worker, query token); dense
+// decode takes it only with s_q = 1 (launch_format), a tile of one token.
 template <KVFormat kFormat, int kN, typename DecodeArgs>
 Status launch_small(const DecodeArgs& a, float* out_partial, float* lse_partial, cudaStream_t stream) {
   using Cfg = ConfigFor<DecodeArgs, SmallConfig<kFormat, kN>>;
