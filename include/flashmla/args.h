@@ -95,7 +95,8 @@ struct DenseDecodeArgs {
   int64_t stride_q_h = 0;
 
   // kNative: [num_blocks, page_block_size, h_kv, d_qk] elements of dtype.
-  // kFp8V32: [num_blocks, page_block_size, 1, 656] bytes.
+  // kFp8V32: [num_blocks, page_block_size, 1, 656] bytes (spec section 3;
+  // q and out bf16, h_kv 1, h_q <= 128).
   const void* kv = nullptr;
   int64_t stride_kv_block = 0;
   int64_t stride_kv_row = 0;
