@@ -142,6 +142,31 @@ void expect_bitwise_equal(const HostOutputs& a, const HostOutputs& b, const std:
                           << " elements, first at storage index " << first_lse;
 }
 
+void expect_case_validates(const DenseCase& c) {
+  DenseDecodeConfig small = c.config;
+  small.b = std::min<int64_t>(small.b, 7);
+  small.seqlens.resize(size_t(small.b));
+  for (int32_t& len : small.seqlens) len = std::min(len, 130);
+  const DenseDecodeProblem problem = make_dense_decode_problem(small);
+  HostOutputs outputs = problem.make_outputs();
+  DenseDecodeArgs args = problem.host_args(outputs);
+  alignas(16) static unsigned char schedule_storage[16];
+  PlanDecodeArgs plan;
+  plan.kind = DecodeKind::kDense;
+  plan.b = args.b;
+  plan.s_q = args.s_q;
+  plan.h_q = args.h_q;
+  plan.h_kv = args.h_kv;
+  plan.lengths = problem.cache_seqlens.data();
+  plan.num_sms = 132;
+  plan.schedule = schedule_storage;  // never written: validate() only
+  const Status plan_status = validate(plan);
+  EXPECT_TRUE(plan_status.ok()) << c.name << ": plan_decode: " << plan_status.what();
+  args.schedule = describe_schedule(plan);
+  const Status status = validate(args);
+  EXPECT_TRUE(status.ok()) << c.name << ": " << status.what();
+}
+
 void run_dense_problem(const DenseDecodeProblem& problem, int32_t num_sms_for_plan) {
   DeviceMirror<DenseDecodeArgs> mirror = to_device(problem);
   ASSERT_TRUE(mirror.ok()) << mirror.error();

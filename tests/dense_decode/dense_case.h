@@ -75,6 +75,12 @@ void expect_within_spec_of_each_other(const DenseDecodeProblem& problem, const H
 // Bit-for-bit equality of two GPU results (whole buffers, padding included).
 void expect_bitwise_equal(const HostOutputs& a, const HostOutputs& b, const std::string& what);
 
+// A case is a valid, supported input (shapes, strides, alignment) for
+// plan_decode and dense_decode, so a GPU failure is the kernel's and not the
+// test's. Checked without a GPU; b and the lengths are capped to keep it
+// cheap (strides and alignment do not depend on them).
+void expect_case_validates(const DenseCase& c);
+
 // The whole pipeline on a prepared problem: mirror, plan for num_sms (0: the
 // device's count), run, reference, compare.
 void run_dense_problem(const DenseDecodeProblem& problem, int32_t num_sms_for_plan = 0);

@@ -12,11 +12,11 @@
 // With s_q > 1 and fewer than 64 heads the query tokens are packed into the
 // 64-head kernel's tiles (every head of up to 64 / h_q tokens, as the bf16
 // kernel packs them): the causal rows of one tile see different key ranges,
-// and a last tile may hold fewer tokens than the others.
+// and a last tile may hold fewer tokens than the others. Split vs unsplit
+// and determinism over an FP8 cache are in schedule_split_test.cpp.
 //
 // DenseDecodeFp8Cases (CPU) checks the grid's coverage and that validate()
 // accepts every case.
-#include <algorithm>
 #include <climits>
 #include <cstdint>
 #include <set>
@@ -26,9 +26,7 @@
 
 #include <gtest/gtest.h>
 
-#include "common/decode_schedule.h"
 #include "dense_decode/dense_case.h"
-#include "flashmla_ref/reference.h"
 
 namespace flashmla::test {
 namespace {
@@ -117,45 +115,6 @@ TEST_P(GpuDenseDecodeFp8, MatchesReference) {
 INSTANTIATE_TEST_SUITE_P(Cases, GpuDenseDecodeFp8, ::testing::ValuesIn(fp8_cases()),
                          [](const auto& info) { return info.param.name; });
 
-// Split against unsplit (one worker), for each kernel class: long requests
-// cut over workers, their partials merged by the combine.
-TEST(GpuDenseDecodeFp8Split, SplitAndUnsplitAgree) {
-  FLASHMLA_REQUIRE_GPU();
-  const std::vector<std::pair<std::string, DenseDecodeConfig>> cases = {
-      {"h_q 16, s_q 2 causal", fp8_config(2, 2, 16, {30000, 7}, kCausal)},
-      {"h_q 64", fp8_config(2, 1, 64, {20000, 64}, kNonCausal)},
-      {"h_q 128, s_q 2 causal", fp8_config(2, 2, 128, {8000, 3}, kCausal)},
-  };
-  for (const auto& [name, config] : cases) {
-    SCOPED_TRACE(name);
-    const DenseDecodeProblem problem = make_dense_decode_problem(config);
-    HostOutputs expected;
-    ASSERT_NO_FATAL_FAILURE(reference_outputs(problem, &expected));
-    DeviceMirror<DenseDecodeArgs> mirror = to_device(problem);
-    ASSERT_TRUE(mirror.ok()) << mirror.error();
-    HostOutputs unsplit;
-    DensePlan one;
-    ASSERT_NO_FATAL_FAILURE(plan_and_run(mirror, 1, &unsplit, &one));
-    expect_matches_reference(problem, unsplit, expected, "num_sms 1 (unsplit)");
-    for (int32_t num_sms : {37, device_sm_count()}) {
-      const std::string what = "num_sms " + std::to_string(num_sms);
-      HostOutputs split;
-      DensePlan plan;
-      ASSERT_NO_FATAL_FAILURE(plan_and_run(mirror, num_sms, &split, &plan));
-      ScheduleHeader header{};
-      FLASHMLA_ASSERT_CUDA(cudaMemcpy(&header, plan.schedule_buffer.get(), sizeof(header), cudaMemcpyDeviceToHost));
-      EXPECT_GT(header.num_partials, header.b) << what << ": expected the long request to be split";
-      expect_matches_reference(problem, split, expected, what);
-      expect_within_spec_of_each_other(problem, split, unsplit, what + " vs num_sms 1");
-      // The same input again: the same bits.
-      HostOutputs again;
-      DensePlan plan_again;
-      ASSERT_NO_FATAL_FAILURE(plan_and_run(mirror, num_sms, &again, &plan_again));
-      expect_bitwise_equal(split, again, what + ", twice");
-    }
-  }
-}
-
 // Device garbage in cache_seqlens: negative lengths are empty, a length past
 // the block table's reach is cut to it and the garbage ids it then meets
 // are masked (the reference's semantics); nothing faults.
@@ -198,32 +157,8 @@ TEST(DenseDecodeFp8Cases, CoverEveryKernelClass) {
   for (int32_t len : {0, 1, 63, 64, 65, 140, 4096, 65536}) EXPECT_TRUE(lengths.count(len)) << "length " << len;
 }
 
-// Every case is a valid, supported input, so a GPU failure is the kernel's.
-// b and the lengths are capped to keep this cheap (strides and alignment do
-// not depend on them).
 TEST(DenseDecodeFp8Cases, EveryCaseValidates) {
-  for (const DenseCase& c : fp8_cases()) {
-    DenseDecodeConfig small = c.config;
-    small.b = std::min<int64_t>(small.b, 7);
-    small.seqlens.resize(size_t(small.b));
-    for (int32_t& len : small.seqlens) len = std::min(len, 130);
-    const DenseDecodeProblem problem = make_dense_decode_problem(small);
-    HostOutputs outputs = problem.make_outputs();
-    DenseDecodeArgs args = problem.host_args(outputs);
-    alignas(16) static unsigned char schedule_storage[16];
-    PlanDecodeArgs plan;
-    plan.kind = DecodeKind::kDense;
-    plan.b = args.b;
-    plan.s_q = args.s_q;
-    plan.h_q = args.h_q;
-    plan.h_kv = args.h_kv;
-    plan.lengths = problem.cache_seqlens.data();
-    plan.num_sms = 132;
-    plan.schedule = schedule_storage;  // never written: validate() only
-    args.schedule = describe_schedule(plan);
-    const Status status = validate(args);
-    EXPECT_TRUE(status.ok()) << c.name << ": " << status.what();
-  }
+  for (const DenseCase& c : fp8_cases()) expect_case_validates(c);
 }
 
 }  // namespace

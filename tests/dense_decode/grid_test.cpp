@@ -9,7 +9,6 @@
 //
 // DenseDecodeGridCases (CPU) checks the grid itself here, without a GPU:
 // coverage, and that validate() accepts every case.
-#include <algorithm>
 #include <climits>
 #include <cstdint>
 #include <set>
@@ -201,34 +200,8 @@ TEST(DenseDecodeGridCases, CoverEveryListedValueAndPair) {
   }
 }
 
-// Every case is a valid, supported input (shapes, strides, alignment), so a
-// GPU failure is the kernel's and not the test's. b and the lengths are
-// capped to keep this cheap; strides and alignment do not depend on them.
 TEST(DenseDecodeGridCases, EveryCaseValidates) {
-  for (const DenseCase& c : grid_cases()) {
-    DenseDecodeConfig small = c.config;
-    small.b = std::min<int64_t>(small.b, 7);
-    small.seqlens.resize(size_t(small.b));
-    for (int32_t& len : small.seqlens) len = std::min(len, 130);
-    const DenseDecodeProblem problem = make_dense_decode_problem(small);
-    HostOutputs outputs = problem.make_outputs();
-    DenseDecodeArgs args = problem.host_args(outputs);
-    alignas(16) static unsigned char schedule_storage[16];
-    PlanDecodeArgs plan;
-    plan.kind = DecodeKind::kDense;
-    plan.b = args.b;
-    plan.s_q = args.s_q;
-    plan.h_q = args.h_q;
-    plan.h_kv = args.h_kv;
-    plan.lengths = problem.cache_seqlens.data();
-    plan.num_sms = 132;
-    plan.schedule = schedule_storage;  // never written: validate() only
-    const Status plan_status = validate(plan);
-    EXPECT_TRUE(plan_status.ok()) << c.name << ": plan_decode: " << plan_status.what();
-    args.schedule = describe_schedule(plan);
-    const Status status = validate(args);
-    EXPECT_TRUE(status.ok()) << c.name << ": " << status.what();
-  }
+  for (const DenseCase& c : grid_cases()) expect_case_validates(c);
 }
 
 }  // namespace

@@ -21,6 +21,13 @@ namespace {
 constexpr DType kBf16 = DType::kBFloat16;
 constexpr DType kFp16 = DType::kFloat16;
 
+// The same case over an FP8 (V32) cache: the sparse decode kernels, one per
+// kernel class below (fp8_test.cpp has the rest of the FP8 grid).
+DenseDecodeConfig fp8(DenseDecodeConfig c) {
+  c.kv_format = KVFormat::kFp8V32;
+  return c;
+}
+
 struct SplitCase {
   std::string name;
   DenseDecodeConfig config;
@@ -48,6 +55,9 @@ std::vector<SplitCase> split_cases() {
     c.softmax_scale = kSharpScale;  // partials with very different maxima
     return c;
   }(), true);
+  add("B2Sq2H16Fp8Causal_Len30000And7", fp8(dense_config(2, 2, 16, 1, {30000, 7}, kBf16, true)), true);
+  add("B2Sq1H64Fp8_Len20000And64", fp8(dense_config(2, 1, 64, 1, {20000, 64})), true);
+  add("B2Sq2H128Fp8Causal_Len8000And3", fp8(dense_config(2, 2, 128, 1, {8000, 3}, kBf16, true)), true);
   return cases;
 }
 
@@ -169,6 +179,9 @@ std::vector<SplitCase> determinism_cases() {
   add("B2Sq2H128Kv1Bf16_SplitLen20000And300", dense_config(2, 2, 128, 1, {20000, 300}));
   add("B64Sq1H128Kv1Fp16_Mixed", dense_config(64, 1, 128, 1, mixed_lengths(64, 0, 3000, 31), kFp16));
   add("B6Sq4H16Kv2Bf16Causal_MixWith4096", dense_config(6, 4, 16, 2, {4096, 0, 1, 63, 64, 65}, kBf16, true));
+  add("B2Sq2H16Fp8Causal_Len30000And7", fp8(dense_config(2, 2, 16, 1, {30000, 7}, kBf16, true)));
+  add("B2Sq1H64Fp8_Len20000And64", fp8(dense_config(2, 1, 64, 1, {20000, 64})));
+  add("B2Sq2H128Fp8Causal_Len8000And3", fp8(dense_config(2, 2, 128, 1, {8000, 3}, kBf16, true)));
   return cases;
 }
 
