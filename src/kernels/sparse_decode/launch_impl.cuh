@@ -109,8 +109,9 @@ inline Params make_params(const SparseDecodeArgs& a, int32_t head_tiles, float* 
 //
 // Its tiles are dense decode's (dense_decode_tiles, h_kv 1): 64 heads of one
 // token from 64 heads up, else every head of up to 64 / h_q tokens, so the
-// dense schedule's worker count (num_sms / tiles) is this grid's.
-inline Params make_params(const DenseDecodeArgs& a, float* out_partial, float* lse_partial) {
+// dense schedule's worker count (num_sms / tiles) is this grid's; the head
+// tile count the launcher passes for sparse arguments is not used.
+inline Params make_params(const DenseDecodeArgs& a, int32_t, float* out_partial, float* lse_partial) {
   const DenseDecodeTiles tiles = dense_decode_tiles(a.s_q, a.h_q, 1);
   Params p = common_params(a, tiles.head_tiles, out_partial, lse_partial);
   p.heads_per_tile = tiles.heads_per_tile;
@@ -123,15 +124,6 @@ inline Params make_params(const DenseDecodeArgs& a, float* out_partial, float* l
   p.main.num_pages = int32_t(a.num_blocks);
   p.extra = cache_params(nullptr, 0, 1, 0, nullptr, 0, 0, 0, nullptr);
   return p;
-}
-
-// Sparse arguments: tiles of 64 heads (head_tiles of them) of one token.
-inline Params params_for(const SparseDecodeArgs& a, int32_t head_tiles, float* out_partial, float* lse_partial) {
-  return make_params(a, head_tiles, out_partial, lse_partial);
-}
-// Dense arguments: dense decode's tiles (the kernel's own head count aside).
-inline Params params_for(const DenseDecodeArgs& a, int32_t, float* out_partial, float* lse_partial) {
-  return make_params(a, out_partial, lse_partial);
 }
 
 // The decode kernel (PDL-launched), then the scheduled combine of the split
@@ -163,7 +155,7 @@ using ConfigFor = std::conditional_t<std::is_same_v<DecodeArgs, DenseDecodeArgs>
 template <KVFormat kFormat, typename DecodeArgs>
 Status launch_typed(const DecodeArgs& a, float* out_partial, float* lse_partial, cudaStream_t stream) {
   using Cfg = ConfigFor<DecodeArgs, Config<kFormat>>;
-  const Params p = params_for(a, int32_t((a.h_q + Cfg::kBlockM - 1) / Cfg::kBlockM), out_partial, lse_partial);
+  const Params p = make_params(a, int32_t((a.h_q + Cfg::kBlockM - 1) / Cfg::kBlockM), out_partial, lse_partial);
   CUtensorMap q_map;
   Status st = encode_q_map(a, p.tokens_per_tile, &q_map);
   if (!st.ok()) return st;
@@ -184,7 +176,7 @@ Status launch_typed(const DecodeArgs& a, float* out_partial, float* lse_partial,
 template <KVFormat kFormat, int kN, typename DecodeArgs>
 Status launch_small(const DecodeArgs& a, float* out_partial, float* lse_partial, cudaStream_t stream) {
   using Cfg = ConfigFor<DecodeArgs, SmallConfig<kFormat, kN>>;
-  const Params p = params_for(a, 1, out_partial, lse_partial);
+  const Params p = make_params(a, 1, out_partial, lse_partial);
   CUtensorMap q_map;
   Status st = encode_q_map(a, 1, &q_map);
   if (!st.ok()) return st;
