@@ -75,6 +75,13 @@ FLASHMLA_HOST_DEVICE constexpr int64_t max_partials(int64_t b, int64_t num_worke
   return b + num_workers;
 }
 
+// How the combine (kernels/combine) lays out its warps, here so that host
+// code and CPU tests can tell which layout a batch gets: rows (times heads)
+// up to kCombineFewRows get 4 warps each, one per 128 dims, so that a batch
+// of one long request still has hundreds of warps reading; larger batches
+// get one warp per row.
+constexpr int64_t kCombineFewRows = 1024;
+
 // How many workers a schedule has. The decode kernels run one persistent CTA
 // per (worker, tile of query rows, KV head), one CTA per SM: dense decode
 // has m_blocks * h_kv tiles per worker (see dense_decode_tiles.h), so it

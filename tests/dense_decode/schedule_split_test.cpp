@@ -4,6 +4,7 @@
 // every result is written directly; planning for more SMs cuts long requests
 // over workers whose partials are merged. Both must match the reference and
 // each other within the spec's bounds (spec section 2, last sentence).
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -28,20 +29,34 @@ DenseDecodeConfig fp8(DenseDecodeConfig c) {
   return c;
 }
 
+// More partials than two round trips of the combine's loads cover for a warp
+// of 512 dims (kernels/combine/kernel.cuh: 4 in flight).
+constexpr int32_t kManyPartials = 8;
+
 struct SplitCase {
   std::string name;
   DenseDecodeConfig config;
   // One request holds nearly all the work, so a plan with more than one
   // worker cuts it (checked on the planned schedule).
   bool one_dominant_request = false;
+  // Planned for 132 SMs, one request is cut into more than kManyPartials
+  // pieces and the batch has more than kCombineFewRows rows (times heads):
+  // single warps merge that request's rows in several round trips.
+  bool many_partials = false;
   friend void PrintTo(const SplitCase& c, std::ostream* os) { *os << c.name; }
 };
 
 std::vector<SplitCase> split_cases() {
   std::vector<SplitCase> cases;
-  auto add = [&](std::string name, DenseDecodeConfig c, bool dominant) {
+  auto add = [&](std::string name, DenseDecodeConfig c, bool dominant, bool many = false) {
     c.seed = 2000 + cases.size();
-    cases.push_back({std::move(name), std::move(c), dominant});
+    cases.push_back({std::move(name), std::move(c), dominant, many});
+  };
+  // One long request among short ones (D15's shape, smaller).
+  auto one_long = [](int64_t b, int32_t long_length, int32_t short_max, uint64_t seed) {
+    std::vector<int32_t> lengths = mixed_lengths(b, 0, short_max, seed);
+    lengths[1] = long_length;
+    return lengths;
   };
   add("B1Sq1H9Kv1Bf16_Len65536", dense_config(1, 1, 9, 1, {65536}), true);
   add("B2Sq2H128Kv1Fp16Causal_Len8000And3", dense_config(2, 2, 128, 1, {8000, 3}, kFp16, true), true);
@@ -58,7 +73,20 @@ std::vector<SplitCase> split_cases() {
   add("B2Sq2H16Fp8Causal_Len30000And7", fp8(dense_config(2, 2, 16, 1, {30000, 7}, kBf16, true)), true);
   add("B2Sq1H64Fp8_Len20000And64", fp8(dense_config(2, 1, 64, 1, {20000, 64})), true);
   add("B2Sq2H128Fp8Causal_Len8000And3", fp8(dense_config(2, 2, 128, 1, {8000, 3}, kBf16, true)), true);
+  add("B16Sq1H128Kv1Bf16_OneLongAmongShort", dense_config(16, 1, 128, 1, one_long(16, 20000, 600, 23)), true, true);
+  add("B12Sq2H64Kv1Fp16Causal_OneLongAmongShort",
+      dense_config(12, 2, 64, 1, one_long(12, 12000, 300, 24), kFp16, true), true, true);
+  add("B80Sq1H16Kv1Bf16_OneLongAmongShort", dense_config(80, 1, 16, 1, one_long(80, 30000, 200, 25)), true, true);
+  add("B16Sq1H128Fp8_OneLongAmongShort", fp8(dense_config(16, 1, 128, 1, one_long(16, 20000, 600, 26))), true,
+      true);
   return cases;
+}
+
+// The largest partial count of any request of a planned schedule.
+int32_t max_partials_of_a_request(const std::vector<int32_t>& split_begin) {
+  int32_t most = 0;
+  for (size_t i = 0; i + 1 < split_begin.size(); ++i) most = std::max(most, split_begin[i + 1] - split_begin[i]);
+  return most;
 }
 
 class GpuDenseDecodeSplit : public ::testing::TestWithParam<SplitCase> {};
@@ -96,6 +124,14 @@ TEST_P(GpuDenseDecodeSplit, SplitAndUnsplitAgreeWithReferenceAndEachOther) {
           cudaMemcpy(&header, plan.schedule_buffer.get(), sizeof(header), cudaMemcpyDeviceToHost));
       EXPECT_GT(header.num_partials, header.b) << what << ": expected the long request to be split";
       EXPECT_EQ(header.b, c.config.b) << what;
+      if (c.many_partials && num_sms == device_sms) {
+        // The combine really took several round trips for a row.
+        const ScheduleView view = schedule_view(plan.schedule_buffer.get(), header.num_workers);
+        std::vector<int32_t> split_begin(size_t(header.b) + 1);
+        FLASHMLA_ASSERT_CUDA(cudaMemcpy(split_begin.data(), view.split_begin, split_begin.size() * sizeof(int32_t),
+                                        cudaMemcpyDeviceToHost));
+        EXPECT_GT(max_partials_of_a_request(split_begin), kManyPartials) << what;
+      }
     }
     expect_matches_reference(problem, split, expected, what);
     expect_within_spec_of_each_other(problem, split, unsplit, what + " vs num_sms 1");
@@ -129,6 +165,12 @@ TEST(DenseDecodeSplitCases, PlansSplitWhereExpected) {
         EXPECT_EQ(header.num_partials, header.b) << c.name << ": one worker must not split";
       } else if (c.one_dominant_request) {
         EXPECT_GT(header.num_partials, header.b) << c.name << ", num_sms " << num_sms;
+      }
+      if (c.many_partials && num_sms == 132) {
+        const ScheduleView view = schedule_view(schedule.data(), header.num_workers);
+        const std::vector<int32_t> split_begin(view.split_begin, view.split_begin + header.b + 1);
+        EXPECT_GT(max_partials_of_a_request(split_begin), kManyPartials) << c.name;
+        EXPECT_GT(c.config.b * c.config.s_q * c.config.h_q, kCombineFewRows) << c.name;
       }
     }
   }
@@ -182,6 +224,11 @@ std::vector<SplitCase> determinism_cases() {
   add("B2Sq2H16Fp8Causal_Len30000And7", fp8(dense_config(2, 2, 16, 1, {30000, 7}, kBf16, true)));
   add("B2Sq1H64Fp8_Len20000And64", fp8(dense_config(2, 1, 64, 1, {20000, 64})));
   add("B2Sq2H128Fp8Causal_Len8000And3", fp8(dense_config(2, 2, 128, 1, {8000, 3}, kBf16, true)));
+  {
+    std::vector<int32_t> lengths = mixed_lengths(16, 0, 600, 32);
+    lengths[1] = 20000;  // a request the combine's helper CTAs merge
+    add("B16Sq1H128Kv1Bf16_OneLongAmongShort", dense_config(16, 1, 128, 1, lengths));
+  }
   return cases;
 }
 

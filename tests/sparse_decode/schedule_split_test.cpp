@@ -5,6 +5,7 @@
 // odd 37) cuts the dominant requests over workers whose partials are merged.
 // Both must match the reference and each other within the spec's bounds
 // (spec section 2, last sentence).
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <limits>
@@ -24,20 +25,28 @@ constexpr KVFormat kV32 = KVFormat::kFp8V32;
 constexpr KVFormat kModel1 = KVFormat::kFp8Model1;
 constexpr float kInf = std::numeric_limits<float>::infinity();
 
+// More partials than two round trips of the combine's loads cover for a warp
+// of 512 dims (kernels/combine/kernel.cuh: 4 in flight).
+constexpr int32_t kManyPartials = 8;
+
 struct SplitCase {
   std::string name;
   SparseDecodeConfig config;
   // One request holds nearly all the work, so a plan with more than one
   // worker cuts it (checked on the planned schedule, and on the CPU below).
   bool one_dominant_request = false;
+  // Planned for 132 SMs, one request is cut into more than kManyPartials
+  // pieces in a batch of more than kCombineFewRows rows (times heads): single
+  // warps merge its rows, with their sinks, in several round trips.
+  bool many_partials = false;
   friend void PrintTo(const SplitCase& c, std::ostream* os) { *os << c.name; }
 };
 
 std::vector<SplitCase> split_cases() {
   std::vector<SplitCase> cases;
-  auto add = [&](std::string name, SparseDecodeConfig c, bool dominant) {
+  auto add = [&](std::string name, SparseDecodeConfig c, bool dominant, bool many = false) {
     c.seed = 9000 + cases.size();
-    cases.push_back({std::move(name), std::move(c), dominant});
+    cases.push_back({std::move(name), std::move(c), dominant, many});
   };
   add("V32_B1Sq1H64K2048P64", sparse_config(kV32, 1, 1, 64, 2048, 64), true);
   add("Model1_B2Sq2H128K2048P53_Lengths2048And3_SinksMixed", [] {
@@ -66,7 +75,23 @@ std::vector<SplitCase> split_cases() {
     c.with_extra_topk_length = true;
     return c;
   }(), false);
+  add("V32_B17Sq1H128K4096P64_OneLongAmongShort_SinksMixed", [] {
+    auto c = sparse_config(kV32, 17, 1, 128, 4096, 64);
+    c.with_topk_length = true;
+    c.topk_length.assign(17, 64);
+    c.topk_length[2] = 4096;
+    c.topk_length[5] = 0;
+    c.attn_sink = sink_pattern(c.h_q, {-kInf, 1.0f, kInf, 7.0f});
+    return c;
+  }(), true, true);
   return cases;
+}
+
+// The largest partial count of any request of a planned schedule.
+int32_t max_partials_of_a_request(const int32_t* split_begin, int32_t b) {
+  int32_t most = 0;
+  for (int32_t i = 0; i < b; ++i) most = std::max(most, split_begin[i + 1] - split_begin[i]);
+  return most;
 }
 
 class GpuSparseDecodeSplit : public ::testing::TestWithParam<SplitCase> {};
@@ -102,6 +127,14 @@ TEST_P(GpuSparseDecodeSplit, SplitAndUnsplitAgreeWithReferenceAndEachOther) {
       FLASHMLA_ASSERT_CUDA(cudaMemcpy(&header, plan.schedule_buffer.get(), sizeof(header), cudaMemcpyDeviceToHost));
       EXPECT_GT(header.num_partials, header.b) << what << ": expected the long request to be split";
       EXPECT_EQ(header.b, c.config.b) << what;
+      if (c.many_partials && num_sms == device_sms) {
+        // The combine really took several round trips for a row.
+        const ScheduleView view = schedule_view(plan.schedule_buffer.get(), header.num_workers);
+        std::vector<int32_t> split_begin(size_t(header.b) + 1);
+        FLASHMLA_ASSERT_CUDA(cudaMemcpy(split_begin.data(), view.split_begin, split_begin.size() * sizeof(int32_t),
+                                        cudaMemcpyDeviceToHost));
+        EXPECT_GT(max_partials_of_a_request(split_begin.data(), header.b), kManyPartials) << what;
+      }
     }
     expect_matches_reference(problem, split, expected, what);
     expect_matches(problem.out_view(), problem.lse_view(), split, unsplit, problem.attn_sink,
@@ -133,6 +166,11 @@ TEST(SparseDecodeSplitCases, PlansSplitWhereExpected) {
         EXPECT_EQ(header.num_partials, header.b) << c.name << ": one worker must not split";
       } else if (c.one_dominant_request) {
         EXPECT_GT(header.num_partials, header.b) << c.name << ", num_sms " << num_sms;
+      }
+      if (c.many_partials && num_sms == 132) {
+        const ScheduleView view = schedule_view(schedule.data(), header.num_workers);
+        EXPECT_GT(max_partials_of_a_request(view.split_begin, header.b), kManyPartials) << c.name;
+        EXPECT_GT(c.config.b * c.config.s_q * c.config.h_q, kCombineFewRows) << c.name;
       }
     }
   }

@@ -31,15 +31,13 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include "common/decode_schedule.h"  // kCombineFewRows
 #include "device/trace.cuh"
 
 namespace flashmla::kernels {
 
 constexpr int kCombineWarps = 4;     // warps per CTA, each with its own row (or row chunk)
 constexpr int kCombineMinBlocks = 4;  // 16 warps per SM at up to 128 registers a thread
-// Rows (times heads) up to this many get 4 warps each, one per 128 dims, so
-// that a batch of one long request still has hundreds of warps reading.
-constexpr int64_t kCombineFewRows = 1024;
 
 struct CombineParams {
   int32_t num_splits;
