@@ -261,16 +261,20 @@ __global__ void __launch_bounds__(kCombineWarps * 32, kCombineMinBlocks) combine
   const int64_t j = blockIdx.x % p.s_q;
 
   if (threadIdx.x == 0) FLASHMLA_TRACE_STAMP(p.trace, device::kTraceCombineEntry);
-  // The partials come from the decode kernel launched just before.
-  cudaGridDependencySynchronize();
-  if (threadIdx.x == 0) FLASHMLA_TRACE_STAMP(p.trace, device::kTraceCombineReady);
-  if (!t.valid) return;
-  const int32_t h = t.head;
+  // The schedule may be read before the dependency wait: it was complete
+  // before the decode kernel launched just before this one passed its own
+  // wait, and that kernel lets this grid launch only after it. So the CTAs
+  // of requests with one slot (written directly by the decode kernel) leave
+  // at once, while the decode drains, instead of holding a slot of this grid
+  // until it ends. Slots outside the workspace (an unplanned schedule) are
+  // never read.
   const int32_t first = p.split_begin[i];
   const int32_t count = p.split_begin[i + 1] - first;
-  // One slot: written directly by the decode kernel. Slots outside the
-  // workspace (an unplanned schedule) are never read.
-  if (count <= 1 || first < 0 || int64_t(first) + count > p.num_slots) return;
+  if (!t.valid || count <= 1 || first < 0 || int64_t(first) + count > p.num_slots) return;
+  // The partials come from the decode kernel.
+  cudaGridDependencySynchronize();
+  if (threadIdx.x == 0) FLASHMLA_TRACE_STAMP(p.trace, device::kTraceCombineReady);
+  const int32_t h = t.head;
 
   const int64_t row = (int64_t(first) * p.s_q + j) * p.h_q + h;
   const int64_t split_stride = int64_t(p.s_q) * p.h_q;
