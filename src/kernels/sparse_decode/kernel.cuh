@@ -216,6 +216,9 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
     device::fence_barrier_init();
   }
   // Lengths, indices, schedule and q may come from the kernel before.
+  // No CTA returns before this wait: the scheduled combine launched after
+  // this kernel reads the schedule before its own wait, relying on it
+  // (kernels/combine/kernel.cuh).
   device::grid_dependency_wait();
   if constexpr (kCrossover) {
     // The peer's barriers are initialised before anything reaches them.

@@ -134,6 +134,9 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
     }
     device::fence_barrier_init();
   }
+  // No CTA returns before this wait: the scheduled combine launched after
+  // this kernel reads the schedule before its own wait, relying on it
+  // (kernels/combine/kernel.cuh).
   device::grid_dependency_wait();
   __syncthreads();
 
