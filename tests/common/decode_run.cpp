@@ -86,6 +86,12 @@ void run_all(DeviceMirror<Args>& mirror, int32_t num_sms, HostOutputs* got, Deco
 
 }  // namespace
 
+int32_t max_partials_of_a_request(const int32_t* split_begin, int64_t b) {
+  int32_t most = 0;
+  for (int64_t i = 0; i < b; ++i) most = std::max(most, split_begin[i + 1] - split_begin[i]);
+  return most;
+}
+
 PlanDecodeArgs dense_plan_args(const DenseDecodeArgs& args, int32_t num_sms) {
   PlanDecodeArgs p;
   p.kind = DecodeKind::kDense;

@@ -26,6 +26,16 @@ namespace flashmla::test {
 PlanDecodeArgs dense_plan_args(const DenseDecodeArgs& args, int32_t num_sms);
 PlanDecodeArgs sparse_plan_args(const SparseDecodeArgs& args, int32_t num_sms);
 
+// More partials than two round trips of the combine's loads cover for a warp
+// of 512 dims (kernels/combine/kernel.cuh: 4 in flight): the split tests'
+// premise for rows the one-warp-per-row combine merges in several trips.
+constexpr int32_t kManyPartials = 8;
+
+// The most partial slots any of the b requests of a planned schedule has,
+// from its split_begin[b + 1] (host memory; internal layout,
+// common/decode_schedule.h).
+int32_t max_partials_of_a_request(const int32_t* split_begin, int64_t b);
+
 // A plan_decode on the device and the buffers the decode call needs with it.
 template <typename Args>
 struct DecodePlan {

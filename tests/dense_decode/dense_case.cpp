@@ -151,14 +151,7 @@ void expect_case_validates(const DenseCase& c) {
   HostOutputs outputs = problem.make_outputs();
   DenseDecodeArgs args = problem.host_args(outputs);
   alignas(16) static unsigned char schedule_storage[16];
-  PlanDecodeArgs plan;
-  plan.kind = DecodeKind::kDense;
-  plan.b = args.b;
-  plan.s_q = args.s_q;
-  plan.h_q = args.h_q;
-  plan.h_kv = args.h_kv;
-  plan.lengths = problem.cache_seqlens.data();
-  plan.num_sms = 132;
+  PlanDecodeArgs plan = dense_plan_args(args, 132);
   plan.schedule = schedule_storage;  // never written: validate() only
   const Status plan_status = validate(plan);
   EXPECT_TRUE(plan_status.ok()) << c.name << ": plan_decode: " << plan_status.what();

@@ -5,7 +5,6 @@
 // odd 37) cuts the dominant requests over workers whose partials are merged.
 // Both must match the reference and each other within the spec's bounds
 // (spec section 2, last sentence).
-#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <limits>
@@ -24,10 +23,6 @@ namespace {
 constexpr KVFormat kV32 = KVFormat::kFp8V32;
 constexpr KVFormat kModel1 = KVFormat::kFp8Model1;
 constexpr float kInf = std::numeric_limits<float>::infinity();
-
-// More partials than two round trips of the combine's loads cover for a warp
-// of 512 dims (kernels/combine/kernel.cuh: 4 in flight).
-constexpr int32_t kManyPartials = 8;
 
 struct SplitCase {
   std::string name;
@@ -85,13 +80,6 @@ std::vector<SplitCase> split_cases() {
     return c;
   }(), true, true);
   return cases;
-}
-
-// The largest partial count of any request of a planned schedule.
-int32_t max_partials_of_a_request(const int32_t* split_begin, int32_t b) {
-  int32_t most = 0;
-  for (int32_t i = 0; i < b; ++i) most = std::max(most, split_begin[i + 1] - split_begin[i]);
-  return most;
 }
 
 class GpuSparseDecodeSplit : public ::testing::TestWithParam<SplitCase> {};
