@@ -17,7 +17,7 @@ lse is ``[b, h_q, s_q]`` (``[s_q, h_q]`` for the prefill), natural log, with
 ``+inf`` for a row with no key, as FlashMLA returns it. Dense decode also
 takes an FP8 k_cache in the V32 layout (656 bytes a token, as sparse decode
 reads it), which FlashMLA's dense kernel does not. Valid inputs that no
-compiled kernel serves (dense d_qk 512, FP8 dense with more than 128 heads)
+compiled kernel serves (FP8 dense with more than 128 heads, d_v other than 512)
 raise ``NotImplementedError`` with the library's message.
 
 Importing this module does not import torch; calling a function does.

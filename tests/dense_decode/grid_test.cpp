@@ -99,6 +99,19 @@ std::vector<DenseCase> grid_cases() {
     return c;
   }());
   // The default scale 1/sqrt(576), as engines call it (flat softmax).
+  // d_qk 512 (MODEL1: V is all of K, eight k-tiles): the 2-CTA cluster
+  // (h_q 128), the 64-head tile, packed small-head tiles, causal, fp16.
+  auto dqk512 = [](DenseDecodeConfig c) {
+    c.d_qk = 512;
+    return c;
+  };
+  add("B6Sq1H128Kv1Bf16Dqk512_MixWith4096",
+      dqk512(dense_config(6, 1, 128, 1, {4096, 0, 65, 1, 140, 63}, kBf16, kNonCausal)));
+  add("B64Sq1H128Kv1Fp16Dqk512_Mixed",
+      dqk512(dense_config(64, 1, 128, 1, mixed_lengths(64, 0, 300, 18), kFp16, kNonCausal)));
+  add("B2Sq4H64Kv2Bf16Dqk512Causal_Len4096And63",
+      dqk512(dense_config(2, 4, 64, 2, {4096, 63}, kBf16, kCausal)));
+  add("B6Sq2H16Kv1Fp16Dqk512Causal_Boundaries", dqk512(dense_config(6, 2, 16, 1, boundaries, kFp16, kCausal)));
   add("B6Sq1H16Kv1Bf16_DefaultScale", [&] {
     auto c = dense_config(6, 1, 16, 1, boundaries, kBf16, kNonCausal);
     c.softmax_scale = 0.0f;

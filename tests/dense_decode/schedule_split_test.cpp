@@ -68,6 +68,11 @@ std::vector<SplitCase> split_cases() {
   add("B2Sq2H16Fp8Causal_Len30000And7", fp8(dense_config(2, 2, 16, 1, {30000, 7}, kBf16, true)), true);
   add("B2Sq1H64Fp8_Len20000And64", fp8(dense_config(2, 1, 64, 1, {20000, 64})), true);
   add("B2Sq2H128Fp8Causal_Len8000And3", fp8(dense_config(2, 2, 128, 1, {8000, 3}, kBf16, true)), true);
+  add("B2Sq1H128Kv1Bf16Dqk512_Len20000And64", [] {
+    auto c = dense_config(2, 1, 128, 1, {20000, 64});
+    c.d_qk = 512;
+    return c;
+  }(), true);
   add("B16Sq1H128Kv1Bf16_OneLongAmongShort", dense_config(16, 1, 128, 1, one_long(16, 20000, 600, 23)), true, true);
   add("B12Sq2H64Kv1Fp16Causal_OneLongAmongShort",
       dense_config(12, 2, 64, 1, one_long(12, 12000, 300, 24), kFp16, true), true, true);

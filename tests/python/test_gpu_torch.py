@@ -128,6 +128,8 @@ DENSE_SHAPES = [
     ([65, 0, 300], 2, 16, 1, 576, torch.float16, True),       # MTP, an empty request
     ([64, 129, 3, 1000], 1, 9, 3, 576, torch.bfloat16, False),  # odd heads, GQA
     ([200, 37], 4, 64, 1, 576, torch.bfloat16, True),         # causal windows inside a page
+    ([700, 1], 1, 128, 1, 512, torch.bfloat16, False),        # MODEL1's d_qk: V is all of K
+    ([65, 0, 300], 2, 16, 1, 512, torch.float16, True),
 ]
 
 
@@ -140,16 +142,6 @@ def test_dense_decode_parity(seqlens, s_q, h_q, h_kv, d_qk, dtype, causal):
                                         case.scale, causal, out=out, lse=lse)
     assert ret_out is out and ret_lse is lse, "out=/lse= must be written in place and returned"
     check_against_reference(case, out, lse)
-
-
-def test_dense_decode_d512_is_not_supported():
-    # The dense kernel is built for d_qk 576 (DeepSeek-V3); 512 is valid input, so NotImplementedError.
-    case = DenseCase([130, 500], 1, 32, 1, d_qk=512, dtype=torch.bfloat16, causal=False)
-    plan = case.plan()
-    out, lse = case.new_outputs()
-    with pytest.raises(NotImplementedError, match="d_qk: expected 576"):
-        ops.dense_decode(case.q, case.kv, case.block_table, case.cache_seqlens, plan, case.scale, False,
-                         out=out, lse=lse)
 
 
 def test_dense_decode_allocates_outputs_when_not_given():

@@ -13,7 +13,7 @@ namespace flashmla::kernels::dense_decode {
 
 using namespace cute;
 
-template <typename Element_>
+template <typename Element_, int kDimQK_ = 576>
 struct Config {
   using Element = Element_;  // cutlass::bfloat16_t or cutlass::half_t
 
@@ -27,11 +27,11 @@ struct Config {
   static constexpr int kValueRegisters = 224;
   static constexpr int kBlockM = 64;     // query rows per CTA (one wgmma M)
   static constexpr int kBlockN = 64;     // keys per KV block (one page)
-  static constexpr int kDimQK = 576;
+  static constexpr int kDimQK = kDimQK_;  // 576 (V3) or 512 (MODEL1: V is all of K)
   static constexpr int kDimV = 512;
   static constexpr int kHalfV = kDimV / 2;    // V dims one warpgroup accumulates
   static constexpr int kTileCols = 64;        // 128 bytes: one TMA box, one swizzle row
-  static constexpr int kNumKTiles = kDimQK / kTileCols;  // 9
+  static constexpr int kNumKTiles = kDimQK / kTileCols;  // 9 or 8
   static constexpr int kTileBytes = kBlockN * kTileCols * 2;  // 8 KiB
   static constexpr int kStages = 2;           // KV blocks in shared memory
 

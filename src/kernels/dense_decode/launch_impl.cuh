@@ -74,9 +74,9 @@ Status encode_kv_map(const DenseDecodeArgs& a, CUtensorMap* map) {
   return device::encode_tensor_map(m, a.num_blocks > 0 ? a.kv : a.q, map);
 }
 
-template <typename Element>
+template <typename Element, int kDimQK>
 Status launch_typed(const DenseDecodeArgs& a, float* out_partial, float* lse_partial, cudaStream_t stream) {
-  using Cfg = Config<Element>;
+  using Cfg = Config<Element, kDimQK>;
   const DenseDecodeTiles tiles = dense_decode_tiles(a.s_q, a.h_q, a.h_kv);
   CUtensorMap q_map, kv_map;
   Status st = encode_q_map<Element>(a, tiles, &q_map);

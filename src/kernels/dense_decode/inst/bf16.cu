@@ -2,5 +2,5 @@
 #include "kernels/dense_decode/launch_impl.cuh"
 
 namespace flashmla::kernels::dense_decode {
-template Status launch_typed<cutlass::bfloat16_t>(const DenseDecodeArgs&, float*, float*, cudaStream_t);
+template Status launch_typed<cutlass::bfloat16_t, 576>(const DenseDecodeArgs&, float*, float*, cudaStream_t);
 }  // namespace flashmla::kernels::dense_decode
