@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <cuda_runtime_api.h>
@@ -26,6 +27,11 @@
 
 #include "device/cute_gemm.cuh"
 #include "device/fence.cuh"
+#include "device/fast_math.cuh"
+#include "device/mbarrier.cuh"
+#include "device/pack.cuh"
+#include "device/smem_address.cuh"
+#include "device/warpgroup_registers.cuh"
 #include "device/named_barrier.cuh"
 #include "kernels/pv_half.cuh"
 #include "kernels/score_softmax.cuh"
@@ -294,6 +300,243 @@ int run_schedule(const char* what, int ctas, int blocks, long long* d_cycles, fl
   return time_and_report(what, "block", ctas, blocks, flops, launch, d_cycles, host);
 }
 
+
+// ---------------------------------------------------------------------------
+// three: the softmax hidden behind P V without holding a KV stage longer.
+// A score warpgroup owns no part of O: it holds Q's 512 NoPE dims in
+// registers (128 registers; Q K^T as RS wgmma, the RoPE k-tile SS), computes
+// S over 32-key blocks (HGMMA.64x32x16: with A from registers, B is 1 KB per
+// 16-cycle wgmma, half the shared-memory bandwidth), the softmax, and P into
+// the block's own RoPE tile (dead once its Q K^T is done); it issues the
+// next block's Q K^T *before* it publishes P, so the tensor pipe runs that
+// Q K^T, then both value warpgroups' P V of this block while it computes the
+// next softmax. Two value warpgroups each own half of O (P from shared
+// memory, SS). Four 32-key stages (36 KB each) beside q (72 KB): a stage is
+// held from its load to its P V as now, but refilled three blocks ahead.
+// Per 64 keys: tensor work 2176 cycles; the score warpgroup's chain is
+// 2 x (Q K^T 576 + softmax and P store), so it stays under the pipe if a
+// 32-key softmax and P store take less than the 512 cycles of P V.
+namespace three {
+// The shared-memory map for kKeys keys per stage (32: P 64 x 32 with the
+// 64-byte swizzle; 64: the kernel's 64 x 64 tile) and kStages stages. With
+// 64-key stages q does not fit beside three of them: the simulation aliases
+// it onto stage 0 (values do not matter here; a kernel would keep only the
+// RoPE tile, 8 KB, since the other eight k-tiles live in registers).
+template <int kKeys_, int kStages_>
+struct Map {
+  static constexpr int kKeys = kKeys_;
+  static constexpr int kStages = kStages_;
+  using SmemLayoutK = decltype(tile_to_shape(Cfg::SmemLayoutAtom{}, Shape<Int<kKeys>, Int<576>, Int<kStages>>{}));
+  using SmemLayoutVt = decltype(composition(
+      SmemLayoutK{}, make_layout(Shape<Int<512>, Int<kKeys>, Int<kStages>>{}, Stride<Int<kKeys>, _1, Int<kKeys * 576>>{})));
+  using PAtom = std::conditional_t<kKeys == 64, GMMA::Layout_K_SW128_Atom<Element>, GMMA::Layout_K_SW64_Atom<Element>>;
+  using SmemLayoutP = decltype(tile_to_shape(PAtom{}, Shape<Int<64>, Int<kKeys>>{}));
+  using MmaPV = decltype(make_tiled_mma(GMMA::ss_op_selector<Element, Element, float, Shape<_64, Int<256>, Int<kKeys>>,
+                                                             GMMA::Major::K, GMMA::Major::MN>()));
+  static constexpr int kStageElems = kKeys * 576;
+  static constexpr int kRopeOffset = 8 * kKeys * 64;  // k-tile 8 of a stage: P's place once Q K^T is done
+  static constexpr bool kQAliased = (64 + kStages * kKeys) * 576 * 2 > 225 * 1024;
+  struct Smem {
+    alignas(1024) Element q[kQAliased ? 1024 : 64 * 576];
+    alignas(1024) Element k[cosize_v<SmemLayoutK>];
+    float factor[kStages][64];
+    alignas(8) uint64_t p_full[kStages];
+    alignas(8) uint64_t stage_empty[kStages];
+  };
+  static_assert(sizeof(Smem) <= 232448, "three: shared memory");
+  // Q's first kRegTiles k-tiles from registers (RS), the others and RoPE
+  // from shared memory (SS).
+  template <int kRegTiles>
+  using MmaQKReg = decltype(make_tiled_mma(
+      GMMA::rs_op_selector<Element, Element, float, Shape<_64, Int<kKeys>, Int<64 * kRegTiles>>>()));
+  template <int kRegTiles>
+  using MmaQKSmem = decltype(make_tiled_mma(
+      GMMA::ss_op_selector<Element, Element, float, Shape<_64, Int<kKeys>, Int<64 * (9 - kRegTiles)>>>()));
+};
+
+// kTwoS: two score fragments; the Q K^T of block n + 1 is issued before the
+// softmax of block n (into the other fragment) and waited for after it, so
+// the softmax overlaps that Q K^T as well as the P V of block n - 1.
+// kValuePV = false: the value warpgroups only hand the stages back (the
+// score warpgroup's own chain).
+template <typename M, int kScoreRegs, int kValueRegs, bool kTwoS, bool kValuePV, int kRegTiles, bool kLaunder>
+__global__ void __launch_bounds__(384, 1) kernel(int blocks, long long* cycles, float* sink) {
+  using namespace flashmla::device;
+  using Smem = typename M::Smem;
+  constexpr int kKeys = M::kKeys, kStages = M::kStages, kStageElems = M::kStageElems, kRopeOffset = M::kRopeOffset;
+  using SmemLayoutP = typename M::SmemLayoutP;
+  using SmemLayoutVt = typename M::SmemLayoutVt;
+  using MmaPV = typename M::MmaPV;
+  extern __shared__ __align__(1024) char smem_raw[];
+  Smem& smem = *reinterpret_cast<Smem*>(smem_raw);
+  zero_shared(smem_raw, int(sizeof(Smem)));
+  if (threadIdx.x == 0) {
+    for (int s = 0; s < kStages; ++s) mbarrier_init(&smem.p_full[s], 4), mbarrier_init(&smem.stage_empty[s], 8);
+    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+  }
+  __syncthreads();
+  const long long t0 = clock64();
+  const int wg = threadIdx.x / 128;
+  const int tid_wg = threadIdx.x % 128;
+  const int lane = threadIdx.x % 32;
+  float v = 0.f;
+  if (wg == 0) {
+    set_warpgroup_registers<168, kScoreRegs>();
+    using Atom = Cfg::SmemLayoutAtom;
+    Element* q = M::kQAliased ? smem.k : smem.q;
+    Tensor sQn = make_tensor(make_smem_ptr(q), tile_to_shape(Atom{}, Shape<_64, Int<64 * kRegTiles>>{}));
+    Tensor sQr = make_tensor(make_smem_ptr(q + kRegTiles * 64 * 64),
+                             tile_to_shape(Atom{}, Shape<_64, Int<64 * (9 - kRegTiles)>>{}));
+    typename M::template MmaQKReg<kRegTiles> mma_n;
+    typename M::template MmaQKSmem<kRegTiles> mma_r;
+    auto thr_n = mma_n.get_thread_slice(tid_wg);
+    auto thr_r = mma_r.get_thread_slice(tid_wg);
+    Tensor tArQ = thr_n.partition_fragment_A(sQn);  // 16 registers a k-tile
+    {
+      // ldmatrix straight into the A fragment's layout.
+      auto q_copy = make_tiled_copy_A(Copy_Atom<SM75_U32x4_LDSM_N, Element>{}, mma_n);
+      auto thr_copy = q_copy.get_thread_slice(tid_wg);
+      cute::copy(q_copy, thr_copy.partition_S(sQn), thr_copy.retile_D(tArQ));
+    }
+    Tensor tArQr = thr_r.partition_fragment_A(sQr);
+    Tensor tSrS0 = partition_fragment_C(mma_n, Shape<_64, Int<kKeys>>{});  // 16 registers
+    Tensor tSrS1 = partition_fragment_C(mma_n, Shape<_64, Int<kKeys>>{});
+    float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.f, 0.f};
+    const float scale_log2 = 0.0625f;
+    const int r0 = wgmma_accumulator_coord(tid_wg, 0).row;
+    auto issue_qk = [&](int n, auto& acc) {
+      // Laundered, so that ptxas rebuilds the stage's wgmma descriptors at
+      // each issue instead of keeping every stage's in registers.
+      Element* kst = smem.k + (n % kStages) * kStageElems;
+      if constexpr (kLaunder) asm volatile("" : "+l"(kst));
+      Tensor sKn = make_tensor(make_smem_ptr(kst), tile_to_shape(Atom{}, Shape<Int<kKeys>, Int<64 * kRegTiles>>{}));
+      Tensor sKr = make_tensor(make_smem_ptr(kst + kRegTiles * kKeys * 64),
+                               tile_to_shape(Atom{}, Shape<Int<kKeys>, Int<64 * (9 - kRegTiles)>>{}));
+      warpgroup_fence_operand(acc);
+      warpgroup_arrive();
+      mma_n.accumulate_ = GMMA::ScaleOut::Zero;
+      Tensor tB = thr_n.partition_fragment_B(sKn);
+      CUTE_UNROLL
+      for (int k = 0; k < size<2>(tArQ); ++k) {
+        cute::gemm(mma_n, tArQ(_, _, k), tB(_, _, k), acc);
+        mma_n.accumulate_ = GMMA::ScaleOut::One;
+      }
+      mma_r.accumulate_ = GMMA::ScaleOut::One;
+      Tensor tBr = thr_r.partition_fragment_B(sKr);
+      CUTE_UNROLL
+      for (int k = 0; k < size<2>(tArQr); ++k) cute::gemm(mma_r, tArQr(_, _, k), tBr(_, _, k), acc);
+      warpgroup_commit_batch();
+      warpgroup_fence_operand(acc);
+    };
+    // Softmax of block n in `acc`, P into the block's RoPE tile, the factors
+    // beside it; `next` is issued (Q K^T of block n + 1) before P is
+    // published, so that the pipe takes it before this block's P V.
+    auto softmax_publish = [&](int n, auto& acc, auto&& next) {
+      const int st = n % kStages;
+      float m[2] = {-INFINITY, -INFINITY};
+      CUTE_UNROLL
+      for (int i = 0; i < size(acc); ++i) m[(i / 2) % 2] = fmaxf(m[(i / 2) % 2], acc(i));
+      float max_used[2], rescale[2];
+      CUTE_UNROLL
+      for (int h = 0; h < 2; ++h) {
+        m[h] = fmaxf(m[h], __shfl_xor_sync(0xffffffffu, m[h], 1));
+        m[h] = fmaxf(m[h], __shfl_xor_sync(0xffffffffu, m[h], 2));
+        const float new_max = fmaxf(row_max[h], m[h] * scale_log2);
+        max_used[h] = new_max == -INFINITY ? 0.f : new_max;
+        rescale[h] = exp2_ftz(row_max[h] - max_used[h]);
+        row_max[h] = new_max;
+        row_sum[h] *= rescale[h];
+      }
+      CUTE_UNROLL
+      for (int i = 0; i < size(acc); ++i) {
+        const float p = exp2_ftz(fmaf(acc(i), scale_log2, -max_used[i / 2 % 2]));
+        acc(i) = p;
+        row_sum[i / 2 % 2] += p;
+      }
+      // The value warpgroups are done with P(n - kStages) in this RoPE tile
+      // (a kernel's refill of the stage implies it).
+      if (n >= kStages) mbarrier_wait_parity(&smem.stage_empty[st], ((n / kStages) - 1) & 1);
+      // P as a 64 x kKeys K-major tile (SmemLayoutP's swizzle).
+      const uint32_t p_tile = smem_address(smem.k + st * kStageElems + kRopeOffset);
+      int tid_p = tid_wg;
+      if constexpr (kLaunder) asm volatile("" : "+r"(tid_p));  // offsets recomputed, not held
+      CUTE_UNROLL
+      for (int i = 0; i < size(acc); i += 2) {
+        const FragmentCoord c = wgmma_accumulator_coord(tid_p, i);
+        const uint32_t o = uint32_t(c.row * kKeys * 2 + c.col * 2);
+        const uint32_t sw = kKeys == 64 ? (o ^ ((o >> 3) & 0x70u)) : (o ^ ((o >> 3) & 0x30u));
+        asm volatile("st.shared.u32 [%0], %1;" ::"r"(p_tile + sw),
+                     "r"(pack_pair<Element>(acc(i), acc(i + 1))) : "memory");
+      }
+      if (lane % 4 == 0) smem.factor[st][r0] = rescale[0], smem.factor[st][r0 + 8] = rescale[1];
+      fence_proxy_async_shared_cta();
+      next();
+      __syncwarp();
+      if (lane == 0) mbarrier_arrive(&smem.p_full[st]);
+    };
+    issue_qk(0, tSrS0);
+    warpgroup_wait<0>();
+    if constexpr (kTwoS) {
+      for (int n = 0; n < blocks; n += 2) {
+        issue_qk(n + 1, tSrS1);
+        softmax_publish(n, tSrS0, [] {});
+        warpgroup_wait<0>();
+        issue_qk(n + 2, tSrS0);
+        softmax_publish(n + 1, tSrS1, [] {});
+        warpgroup_wait<0>();
+      }
+    } else {
+      for (int n = 0; n < blocks; ++n) {
+        softmax_publish(n, tSrS0, [&] { issue_qk(n + 1, tSrS0); });
+        warpgroup_wait<0>();
+      }
+    }
+    v = row_sum[0] + row_sum[1];
+  } else {
+    set_warpgroup_registers<168, kValueRegs>();
+    const int half = wg - 1;
+    MmaPV mma_pv;
+    auto thr_pv = mma_pv.get_thread_slice(tid_wg);
+    Tensor tOrO = partition_fragment_C(mma_pv, Shape<_64, Int<256>>{});
+    clear(tOrO);
+    const int r0 = wgmma_accumulator_coord(tid_wg, 0).row;
+    for (int n = 0; n < blocks; ++n) {
+      const int st = n % kStages;
+      mbarrier_wait_parity(&smem.p_full[st], (n / kStages) & 1);
+      if constexpr (kValuePV) {
+        const float rescale[2] = {smem.factor[st][r0], smem.factor[st][r0 + 8]};
+        flashmla::kernels::rescale_output(tOrO, rescale);
+        Tensor sP = make_tensor(make_smem_ptr(smem.k + st * kStageElems + kRopeOffset), SmemLayoutP{});
+        Tensor sVt = make_tensor(make_smem_ptr(smem.k), SmemLayoutVt{});
+        Tensor sVh = local_tile(sVt(_, _, st), Shape<Int<256>, Int<kKeys>>{}, make_coord(half, _0{}));
+        gemm_async(mma_pv, thr_pv.partition_fragment_A(sP), thr_pv.partition_fragment_B(sVh), tOrO, false);
+        warpgroup_wait<0>();
+      }
+      __syncwarp();
+      if (lane == 0) mbarrier_arrive(&smem.stage_empty[st]);
+    }
+    CUTE_UNROLL
+    for (int i = 0; i < size(tOrO); ++i) v += tOrO(i);
+  }
+  __syncthreads();
+  const long long t1 = clock64();
+  if (v == 12345.f) sink[threadIdx.x] = v;  // never
+  if (threadIdx.x == 0) cycles[blockIdx.x] = t1 - t0;
+}
+
+// Cycles per 64 keys.
+template <typename M, int kScoreRegs, int kValueRegs, bool kTwoS, bool kValuePV, int kRegTiles = 8, bool kLaunder = false>
+int run(const char* what, int ctas, int keys, long long* d_cycles, float* d_sink, std::vector<long long>& host) {
+  auto k = kernel<M, kScoreRegs, kValueRegs, kTwoS, kValuePV, kRegTiles, kLaunder>;
+  using Smem = typename M::Smem;
+  if (cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, int(sizeof(Smem))) != cudaSuccess) return 1;
+  const int blocks = keys / M::kKeys;
+  const double flops = 2.0 * 64 * keys * (576 + 512);
+  auto launch = [&](int) { k<<<ctas, 384, sizeof(Smem)>>>(blocks, d_cycles, d_sink); };
+  return time_and_report(what, "64key", ctas, keys / 64.0, flops, launch, d_cycles, host);
+}
+}  // namespace three
+
 }  // namespace wgmma_rates
 
 int main() {
@@ -334,6 +577,13 @@ int main() {
   std::printf("# block schedules, stand-in softmax, no loads; ideal 2176 cycles/block\n");
   for (int ctas : {1, sms}) {
     rc |= run_schedule("now: score(QK ss, PV_L rs) | value(PV_R ss)", ctas, 2000, d_cycles, d_sink, host);
+    using M32 = three::Map<32, 4>;
+    using M64 = three::Map<64, 3>;
+    rc |= three::run<M32, 184, 160, false, true>("three n32: score(QK rs) | 2 x value(PV ss)", ctas, 128000, d_cycles, d_sink, host);
+    rc |= three::run<M32, 184, 160, false, false>("three n32, no P V: score chain", ctas, 128000, d_cycles, d_sink, host);
+    rc |= three::run<M64, 184, 160, false, true, 7>("three n64, Q k-tile 7 in smem", ctas, 128000, d_cycles, d_sink, host);
+    rc |= three::run<M64, 184, 160, false, false, 7>("three n64 (7), no P V: score chain", ctas, 128000, d_cycles, d_sink, host);
+    rc |= three::run<M64, 184, 160, false, true, 8, true>("three n64, all NoPE Q in registers", ctas, 128000, d_cycles, d_sink, host);
   }
   const cudaError_t err = cudaGetLastError();
   if (err != cudaSuccess || rc) {
