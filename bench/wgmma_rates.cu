@@ -316,6 +316,12 @@ int run_schedule(const char* what, int ctas, int blocks, long long* d_cycles, fl
 // Per 64 keys: tensor work 2176 cycles; the score warpgroup's chain is
 // 2 x (Q K^T 576 + softmax and P store), so it stays under the pipe if a
 // 32-key softmax and P store take less than the 512 cycles of P V.
+// Measured on an H200 (thirteenth session, dense README): 32-key blocks
+// 2,727 cycles per 64 keys (an m64n32 RS Q K^T spends ~870 cycles in the
+// pipe, not 576), 64-key blocks with q's k-tiles 0-6 in registers 2,324
+// (93.6% of the tensor peak) against 2,850 for the kernel's schedule. All
+// eight NoPE k-tiles in registers do not fit the score warpgroup's 184
+// (ptxas spills and serializes, C7512).
 namespace three {
 // The shared-memory map for kKeys keys per stage (32: P 64 x 32 with the
 // 64-byte swizzle; 64: the kernel's 64 x 64 tile) and kStages stages. With
@@ -359,7 +365,7 @@ struct Map {
 // the softmax overlaps that Q K^T as well as the P V of block n - 1.
 // kValuePV = false: the value warpgroups only hand the stages back (the
 // score warpgroup's own chain).
-template <typename M, int kScoreRegs, int kValueRegs, bool kTwoS, bool kValuePV, int kRegTiles, bool kLaunder>
+template <typename M, int kScoreRegs, int kValueRegs, bool kTwoS, bool kValuePV, int kRegTiles>
 __global__ void __launch_bounds__(384, 1) kernel(int blocks, long long* cycles, float* sink) {
   using namespace flashmla::device;
   using Smem = typename M::Smem;
@@ -405,10 +411,7 @@ __global__ void __launch_bounds__(384, 1) kernel(int blocks, long long* cycles, 
     const float scale_log2 = 0.0625f;
     const int r0 = wgmma_accumulator_coord(tid_wg, 0).row;
     auto issue_qk = [&](int n, auto& acc) {
-      // Laundered, so that ptxas rebuilds the stage's wgmma descriptors at
-      // each issue instead of keeping every stage's in registers.
       Element* kst = smem.k + (n % kStages) * kStageElems;
-      if constexpr (kLaunder) asm volatile("" : "+l"(kst));
       Tensor sKn = make_tensor(make_smem_ptr(kst), tile_to_shape(Atom{}, Shape<Int<kKeys>, Int<64 * kRegTiles>>{}));
       Tensor sKr = make_tensor(make_smem_ptr(kst + kRegTiles * kKeys * 64),
                                tile_to_shape(Atom{}, Shape<Int<kKeys>, Int<64 * (9 - kRegTiles)>>{}));
@@ -458,11 +461,9 @@ __global__ void __launch_bounds__(384, 1) kernel(int blocks, long long* cycles, 
       if (n >= kStages) mbarrier_wait_parity(&smem.stage_empty[st], ((n / kStages) - 1) & 1);
       // P as a 64 x kKeys K-major tile (SmemLayoutP's swizzle).
       const uint32_t p_tile = smem_address(smem.k + st * kStageElems + kRopeOffset);
-      int tid_p = tid_wg;
-      if constexpr (kLaunder) asm volatile("" : "+r"(tid_p));  // offsets recomputed, not held
       CUTE_UNROLL
       for (int i = 0; i < size(acc); i += 2) {
-        const FragmentCoord c = wgmma_accumulator_coord(tid_p, i);
+        const FragmentCoord c = wgmma_accumulator_coord(tid_wg, i);
         const uint32_t o = uint32_t(c.row * kKeys * 2 + c.col * 2);
         const uint32_t sw = kKeys == 64 ? (o ^ ((o >> 3) & 0x70u)) : (o ^ ((o >> 3) & 0x30u));
         asm volatile("st.shared.u32 [%0], %1;" ::"r"(p_tile + sw),
@@ -505,9 +506,9 @@ __global__ void __launch_bounds__(384, 1) kernel(int blocks, long long* cycles, 
       mbarrier_wait_parity(&smem.p_full[st], (n / kStages) & 1);
       if constexpr (kValuePV) {
         const float rescale[2] = {smem.factor[st][r0], smem.factor[st][r0 + 8]};
-        flashmla::kernels::rescale_output(tOrO, rescale);
         Tensor sP = make_tensor(make_smem_ptr(smem.k + st * kStageElems + kRopeOffset), SmemLayoutP{});
         Tensor sVt = make_tensor(make_smem_ptr(smem.k), SmemLayoutVt{});
+        flashmla::kernels::rescale_output(tOrO, rescale);
         Tensor sVh = local_tile(sVt(_, _, st), Shape<Int<256>, Int<kKeys>>{}, make_coord(half, _0{}));
         gemm_async(mma_pv, thr_pv.partition_fragment_A(sP), thr_pv.partition_fragment_B(sVh), tOrO, false);
         warpgroup_wait<0>();
@@ -525,9 +526,9 @@ __global__ void __launch_bounds__(384, 1) kernel(int blocks, long long* cycles, 
 }
 
 // Cycles per 64 keys.
-template <typename M, int kScoreRegs, int kValueRegs, bool kTwoS, bool kValuePV, int kRegTiles = 8, bool kLaunder = false>
+template <typename M, int kScoreRegs, int kValueRegs, bool kTwoS, bool kValuePV, int kRegTiles = 8>
 int run(const char* what, int ctas, int keys, long long* d_cycles, float* d_sink, std::vector<long long>& host) {
-  auto k = kernel<M, kScoreRegs, kValueRegs, kTwoS, kValuePV, kRegTiles, kLaunder>;
+  auto k = kernel<M, kScoreRegs, kValueRegs, kTwoS, kValuePV, kRegTiles>;
   using Smem = typename M::Smem;
   if (cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, int(sizeof(Smem))) != cudaSuccess) return 1;
   const int blocks = keys / M::kKeys;
@@ -583,7 +584,7 @@ int main() {
     rc |= three::run<M32, 184, 160, false, false>("three n32, no P V: score chain", ctas, 128000, d_cycles, d_sink, host);
     rc |= three::run<M64, 184, 160, false, true, 7>("three n64, Q k-tile 7 in smem", ctas, 128000, d_cycles, d_sink, host);
     rc |= three::run<M64, 184, 160, false, false, 7>("three n64 (7), no P V: score chain", ctas, 128000, d_cycles, d_sink, host);
-    rc |= three::run<M64, 184, 160, false, true, 8, true>("three n64, all NoPE Q in registers", ctas, 128000, d_cycles, d_sink, host);
+    rc |= three::run<M32, 184, 160, true, true, 7>("three n32, two S, Q k-tile 7 in smem", ctas, 128000, d_cycles, d_sink, host);
   }
   const cudaError_t err = cudaGetLastError();
   if (err != cudaSuccess || rc) {
