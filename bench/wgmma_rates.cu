@@ -133,6 +133,16 @@ __device__ __forceinline__ void zero_shared(char* smem, int bytes) {
   __syncthreads();
 }
 
+// The end of a block-schedule kernel: once every warpgroup is done, thread
+// 0 stores the CTA's cycles since t0. `v` sums what the warpgroups computed
+// so that the work is not optimized away (it is never 12345).
+__device__ __forceinline__ void record_cycles(long long t0, float v, long long* cycles, float* sink) {
+  __syncthreads();
+  const long long t1 = clock64();
+  if (v == 12345.f) sink[threadIdx.x] = v;  // never
+  if (threadIdx.x == 0) cycles[blockIdx.x] = t1 - t0;
+}
+
 // Warpgroup w runs job J<w> for iters[w] iterations; the CTA's cycles from
 // the first barrier to the last warpgroup's end go to cycles[blockIdx.x].
 template <int J0, int J1, int J2>
@@ -284,10 +294,7 @@ __global__ void __launch_bounds__(256, 1) schedule_kernel(int blocks, long long*
   float v = row_sum[0] + row_sum[1];
   CUTE_UNROLL
   for (int i = 0; i < size(tOrO); ++i) v += tOrO(i);
-  __syncthreads();
-  const long long t1 = clock64();
-  if (v == 12345.f) sink[threadIdx.x] = v;  // never
-  if (threadIdx.x == 0) cycles[blockIdx.x] = t1 - t0;
+  record_cycles(t0, v, cycles, sink);
 }
 
 int run_schedule(const char* what, int ctas, int blocks, long long* d_cycles, float* d_sink,
@@ -519,10 +526,7 @@ __global__ void __launch_bounds__(384, 1) kernel(int blocks, long long* cycles, 
     CUTE_UNROLL
     for (int i = 0; i < size(tOrO); ++i) v += tOrO(i);
   }
-  __syncthreads();
-  const long long t1 = clock64();
-  if (v == 12345.f) sink[threadIdx.x] = v;  // never
-  if (threadIdx.x == 0) cycles[blockIdx.x] = t1 - t0;
+  record_cycles(t0, v, cycles, sink);
 }
 
 // Cycles per 64 keys.

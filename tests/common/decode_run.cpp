@@ -1,6 +1,9 @@
 #include "common/decode_run.h"
 
 #include <algorithm>
+#include <vector>
+
+#include "common/decode_schedule.h"
 
 namespace flashmla::test {
 namespace {
@@ -84,7 +87,49 @@ void run_all(DeviceMirror<Args>& mirror, int32_t num_sms, HostOutputs* got, Deco
   ASSERT_NO_FATAL_FAILURE(download(mirror, got));
 }
 
+template <typename Args>
+void plan_and_call_validate(Args& args, const std::string& name) {
+  alignas(16) static unsigned char schedule_storage[16];
+  PlanDecodeArgs plan = plan_args_of(args, 132);
+  plan.schedule = schedule_storage;  // never written: validate() only
+  const Status plan_status = validate(plan);
+  EXPECT_TRUE(plan_status.ok()) << name << ": plan_decode: " << plan_status.what();
+  args.schedule = describe_schedule(plan);
+  const Status status = validate(args);
+  EXPECT_TRUE(status.ok()) << name << ": " << status.what();
+}
+
+template <typename Args>
+void split_path_ran(const DecodePlan<Args>& plan, int64_t b, bool many_partials, const std::string& what) {
+  ASSERT_GT(plan.schedule.num_workers, 1) << what;
+  ScheduleHeader header{};
+  FLASHMLA_ASSERT_CUDA(cudaMemcpy(&header, plan.schedule_buffer.get(), sizeof(header), cudaMemcpyDeviceToHost));
+  EXPECT_GT(header.num_partials, header.b) << what << ": expected the long request to be split";
+  EXPECT_EQ(header.b, b) << what;
+  if (many_partials) {
+    const ScheduleView view = schedule_view(plan.schedule_buffer.get(), header.num_workers);
+    std::vector<int32_t> split_begin(size_t(header.b) + 1);
+    FLASHMLA_ASSERT_CUDA(cudaMemcpy(split_begin.data(), view.split_begin, split_begin.size() * sizeof(int32_t),
+                                    cudaMemcpyDeviceToHost));
+    EXPECT_GT(max_partials_of_a_request(split_begin.data(), header.b), kManyPartials) << what;
+  }
+}
+
 }  // namespace
+
+void expect_plan_and_call_validate(DenseDecodeArgs args, const std::string& name) {
+  plan_and_call_validate(args, name);
+}
+void expect_plan_and_call_validate(SparseDecodeArgs args, const std::string& name) {
+  plan_and_call_validate(args, name);
+}
+
+void expect_split_path_ran(const DensePlan& plan, int64_t b, bool many_partials, const std::string& what) {
+  split_path_ran(plan, b, many_partials, what);
+}
+void expect_split_path_ran(const SparsePlan& plan, int64_t b, bool many_partials, const std::string& what) {
+  split_path_ran(plan, b, many_partials, what);
+}
 
 int32_t max_partials_of_a_request(const int32_t* split_begin, int64_t b) {
   int32_t most = 0;

@@ -36,6 +36,12 @@ constexpr int32_t kManyPartials = 8;
 // common/decode_schedule.h).
 int32_t max_partials_of_a_request(const int32_t* split_begin, int64_t b);
 
+// validate() of plan_decode for `args` (host pointers are enough) planned for
+// 132 SMs, into a schedule buffer that is never written, and of the call
+// itself with that plan's schedule; EXPECTs naming `name`. Needs no GPU.
+void expect_plan_and_call_validate(DenseDecodeArgs args, const std::string& name);
+void expect_plan_and_call_validate(SparseDecodeArgs args, const std::string& name);
+
 // A plan_decode on the device and the buffers the decode call needs with it.
 template <typename Args>
 struct DecodePlan {
@@ -54,6 +60,14 @@ using SparsePlan = DecodePlan<SparseDecodeArgs>;
 // validate() accepts both calls. Launches nothing.
 void prepare_plan(DenseDecodeArgs& args, int32_t num_sms, DensePlan* plan);
 void prepare_plan(SparseDecodeArgs& args, int32_t num_sms, SparsePlan* plan);
+
+// After a planned and run call over b requests: the split path really ran.
+// The schedule's header (internal layout, common/decode_schedule.h) counts
+// more partial slots than requests exactly when some request was cut; with
+// `many_partials`, some request has more than kManyPartials (the combine
+// took several round trips for its rows).
+void expect_split_path_ran(const DensePlan& plan, int64_t b, bool many_partials, const std::string& what);
+void expect_split_path_ran(const SparsePlan& plan, int64_t b, bool many_partials, const std::string& what);
 
 // Enqueues plan_decode then the decode call on `stream` (no
 // synchronization): exactly what an engine captures in a CUDA graph. Returns

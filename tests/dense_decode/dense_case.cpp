@@ -149,15 +149,7 @@ void expect_case_validates(const DenseCase& c) {
   for (int32_t& len : small.seqlens) len = std::min(len, 130);
   const DenseDecodeProblem problem = make_dense_decode_problem(small);
   HostOutputs outputs = problem.make_outputs();
-  DenseDecodeArgs args = problem.host_args(outputs);
-  alignas(16) static unsigned char schedule_storage[16];
-  PlanDecodeArgs plan = dense_plan_args(args, 132);
-  plan.schedule = schedule_storage;  // never written: validate() only
-  const Status plan_status = validate(plan);
-  EXPECT_TRUE(plan_status.ok()) << c.name << ": plan_decode: " << plan_status.what();
-  args.schedule = describe_schedule(plan);
-  const Status status = validate(args);
-  EXPECT_TRUE(status.ok()) << c.name << ": " << status.what();
+  expect_plan_and_call_validate(problem.host_args(outputs), c.name);
 }
 
 void run_dense_problem(const DenseDecodeProblem& problem, int32_t num_sms_for_plan) {

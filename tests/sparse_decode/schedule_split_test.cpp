@@ -107,22 +107,8 @@ TEST_P(GpuSparseDecodeSplit, SplitAndUnsplitAgreeWithReferenceAndEachOther) {
     SparsePlan plan;
     ASSERT_NO_FATAL_FAILURE(plan_and_run(mirror, num_sms, &split, &plan));
     if (c.one_dominant_request) {
-      // The split path really ran: the schedule's header (internal layout,
-      // common/decode_schedule.h) counts more partial slots than requests
-      // exactly when some request was cut.
-      ASSERT_GT(plan.schedule.num_workers, 1) << what;
-      ScheduleHeader header{};
-      FLASHMLA_ASSERT_CUDA(cudaMemcpy(&header, plan.schedule_buffer.get(), sizeof(header), cudaMemcpyDeviceToHost));
-      EXPECT_GT(header.num_partials, header.b) << what << ": expected the long request to be split";
-      EXPECT_EQ(header.b, c.config.b) << what;
-      if (c.many_partials && num_sms == device_sms) {
-        // The combine really took several round trips for a row.
-        const ScheduleView view = schedule_view(plan.schedule_buffer.get(), header.num_workers);
-        std::vector<int32_t> split_begin(size_t(header.b) + 1);
-        FLASHMLA_ASSERT_CUDA(cudaMemcpy(split_begin.data(), view.split_begin, split_begin.size() * sizeof(int32_t),
-                                        cudaMemcpyDeviceToHost));
-        EXPECT_GT(max_partials_of_a_request(split_begin.data(), header.b), kManyPartials) << what;
-      }
+      ASSERT_NO_FATAL_FAILURE(
+          expect_split_path_ran(plan, c.config.b, c.many_partials && num_sms == device_sms, what));
     }
     expect_matches_reference(problem, split, expected, what);
     expect_matches(problem.out_view(), problem.lse_view(), split, unsplit, problem.attn_sink,
