@@ -94,10 +94,12 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
       BlockCursor loader(range, p, split_begin);
       for (int32_t item = 0; loader.valid; ++item, loader.advance(p, split_begin)) {
         const int stage = item % Cfg::kStages;
+        // The block-table read goes out before the wait for the stage, so
+        // its latency hides behind the consumers' use of it.
+        const int32_t page = live_page(p, loader.piece.req, loader.block, loader.len);
         if (item >= Cfg::kStages) {
           device::mbarrier_wait_parity(&smem.k_empty[stage], ((item / Cfg::kStages) - 1) & 1);
         }
-        const int32_t page = live_page(p, loader.piece.req, loader.block, loader.len);
         if (page >= 0) {
           device::mbarrier_arrive_expect_tx(&smem.k_full[stage], kNumKTiles * kTileBytes);
           char* dst = reinterpret_cast<char*>(smem.k) + stage * (kNumKTiles * kTileBytes);
