@@ -110,17 +110,18 @@ __device__ __forceinline__ void tma_load_4d(void* smem_dst, uint64_t* bar, const
 }
 
 // PTX ISA "Data Movement and Conversion Instructions: cp.async.bulk.tensor"
-// (.4d, .multicast::cluster): one load from L2 written to the same
-// shared-memory offset in every CTA of `cta_mask` (bit i = cluster rank i),
-// each completing the bytes on its own mbarrier at `bar`'s offset.
+// (.4d, .multicast::cluster, .L2::cache_hint): one load from L2 written to
+// the same shared-memory offset in every CTA of `cta_mask` (bit i = cluster
+// rank i), each completing the bytes on its own mbarrier at `bar`'s offset;
+// the lines it brings into L2 take `l2_policy` (createpolicy).
 __device__ __forceinline__ void tma_load_4d_multicast(void* smem_dst, uint64_t* bar, const CUtensorMap* map,
                                                       int32_t c0, int32_t c1, int32_t c2, int32_t c3,
-                                                      uint16_t cta_mask) {
+                                                      uint16_t cta_mask, uint64_t l2_policy) {
   asm volatile(
       "cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes.multicast::cluster"
-      " [%0], [%1, {%2, %3, %4, %5}], [%6], %7;" ::"r"(smem_address(smem_dst)),
+      ".L2::cache_hint [%0], [%1, {%2, %3, %4, %5}], [%6], %7, %8;" ::"r"(smem_address(smem_dst)),
       "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(smem_address(bar)),
-      "h"(cta_mask)
+      "h"(cta_mask), "l"(l2_policy)
       : "memory");
 }
 
