@@ -5,7 +5,11 @@
 # of the same binary there (the clock follows the power state the previous
 # case left); the SM cycles of one launch repeat to 0.5%. The clocks are left
 # alone (--clock-control none); the first launch (the eager call before the
-# timed graph) is skipped.
+# timed graph) is skipped. ncu's kernel replay flushes L2 before the launch
+# and restores memory between passes, so what one kernel leaves in L2 for the
+# next (the split partials the combine reads) is not seen here: measure that
+# with --replay-mode application --cache-control none (dense README,
+# "fourteenth session").
 #
 #   scripts/cycles.sh [--rounds N] [--flashmla] [--out DIR] BENCH[=LABEL]... -- CASE...
 #   e.g. scripts/cycles.sh build/bench/flashmla-bench=main /tmp/v/build/bench/flashmla-bench=variant -- D03 D06
