@@ -41,17 +41,19 @@ struct SplitCase {
   friend void PrintTo(const SplitCase& c, std::ostream* os) { *os << c.name; }
 };
 
+// One long request (the second) among short ones of up to short_max keys:
+// D15's shape, smaller.
+std::vector<int32_t> one_long(int64_t b, int32_t long_length, int32_t short_max, uint64_t seed) {
+  std::vector<int32_t> lengths = mixed_lengths(b, 0, short_max, seed);
+  lengths[1] = long_length;
+  return lengths;
+}
+
 std::vector<SplitCase> split_cases() {
   std::vector<SplitCase> cases;
   auto add = [&](std::string name, DenseDecodeConfig c, bool dominant, bool many = false) {
     c.seed = 2000 + cases.size();
     cases.push_back({std::move(name), std::move(c), dominant, many});
-  };
-  // One long request among short ones (D15's shape, smaller).
-  auto one_long = [](int64_t b, int32_t long_length, int32_t short_max, uint64_t seed) {
-    std::vector<int32_t> lengths = mixed_lengths(b, 0, short_max, seed);
-    lengths[1] = long_length;
-    return lengths;
   };
   add("B1Sq1H9Kv1Bf16_Len65536", dense_config(1, 1, 9, 1, {65536}), true);
   add("B2Sq2H128Kv1Fp16Causal_Len8000And3", dense_config(2, 2, 128, 1, {8000, 3}, kFp16, true), true);
@@ -201,11 +203,8 @@ std::vector<SplitCase> determinism_cases() {
   add("B2Sq2H16Fp8Causal_Len30000And7", fp8(dense_config(2, 2, 16, 1, {30000, 7}, kBf16, true)));
   add("B2Sq1H64Fp8_Len20000And64", fp8(dense_config(2, 1, 64, 1, {20000, 64})));
   add("B2Sq2H128Fp8Causal_Len8000And3", fp8(dense_config(2, 2, 128, 1, {8000, 3}, kBf16, true)));
-  {
-    std::vector<int32_t> lengths = mixed_lengths(16, 0, 600, 32);
-    lengths[1] = 20000;  // a request the combine's helper CTAs merge
-    add("B16Sq1H128Kv1Bf16_OneLongAmongShort", dense_config(16, 1, 128, 1, lengths));
-  }
+  // The long request's rows are merged by single warps over several round trips.
+  add("B16Sq1H128Kv1Bf16_OneLongAmongShort", dense_config(16, 1, 128, 1, one_long(16, 20000, 600, 32)));
   return cases;
 }
 
